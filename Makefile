@@ -1,0 +1,49 @@
+# The README's commands. Each sets up .venv on first use (and when requirements change).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-requirements
+
+# Same environment for producing stored outputs and re-checking them (see PITFALLS):
+# CPU only, fixed thread count, real (non-Agg) figures, no progress bars in notebooks.
+export CNNNOTES_THREADS ?= 2
+export OMP_NUM_THREADS := $(CNNNOTES_THREADS)
+export MKL_NUM_THREADS := $(CNNNOTES_THREADS)
+export CUDA_VISIBLE_DEVICES :=
+export PYTHONHASHSEED := 0
+export TQDM_DISABLE := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+unexport MPLBACKEND
+
+.PHONY: book test lint notebooks train benchmark clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+## book: build the website into _build/html (the main job)
+book: $(STAMP)
+	$(PY) scripts/vendor_assets.py
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+## test: every test (lint, unit and doctests, notebook structure, nbval, strict build, browser)
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg book
+
+## notebooks: re-execute every chapter and store its outputs (the only way outputs are made)
+notebooks: $(STAMP)
+	$(PY) scripts/execute_notebooks.py
+
+## train: the main training job from the command line
+train: $(STAMP)
+	TQDM_DISABLE= $(PY) -m cnnnotes.train --model notes --epochs 5 --out runs/notes
+
+clean:
+	rm -rf _build _vendor

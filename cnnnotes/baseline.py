@@ -1,0 +1,77 @@
+"""The original notes' training loop, as they wrote it, for side-by-side comparisons.
+
+A ``DataLoader`` over ``ToTensor`` images (batch 64, never shuffled), Adam 1e-3,
+cross-entropy, and after each epoch the test loss averaged over batches and the
+accuracy. :func:`cnnnotes.train.fit` with ``shuffle=False`` and raw inputs feeds
+the model exactly the same batches, only faster.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import transforms
+from tqdm.auto import tqdm
+
+from cnnnotes.data import fashion_mnist
+from cnnnotes.models import NotesCNN
+from cnnnotes.repro import seed_everything
+from cnnnotes.train import History
+
+
+def notes_loop(
+    epochs: int = 5,
+    seed: int = 0,
+    root: str | None = None,
+    progress: bool = True,
+    max_batches: int | None = None,
+) -> tuple[nn.Module, History]:
+    """Train :class:`~cnnnotes.models.NotesCNN` exactly as the notes did.
+
+    ``max_batches`` stops each epoch early (for quick equivalence checks). The
+    history's train columns hold the loss and accuracy seen during training.
+    """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    training_data = fashion_mnist(train=True, root=root, transform=transforms.ToTensor())
+    test_data = fashion_mnist(train=False, root=root, transform=transforms.ToTensor())
+    train_dataloader = DataLoader(training_data, batch_size=64)
+    test_dataloader = DataLoader(test_data, batch_size=64)
+    seed_everything(seed)
+    model = NotesCNN()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = History()
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        bar = tqdm(train_dataloader, desc=f"notes loop {epoch + 1}/{epochs}",
+                   disable=not progress, leave=False)  # fmt: skip
+        for i, (X, y) in enumerate(bar):
+            if max_batches is not None and i >= max_batches:
+                break
+            pred = model(X)
+            loss = loss_fn(pred, y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item() * len(y)
+            correct += int((pred.argmax(1) == y).sum())
+            seen += len(y)
+        history.seconds.append(time.perf_counter() - start)
+        model.eval()
+        test_loss, hits = 0.0, 0
+        with torch.no_grad():
+            for X, y in test_dataloader:
+                pred = model(X)
+                test_loss += loss_fn(pred, y).item()
+                hits += int((pred.argmax(1) == y).sum())
+        history.train_loss.append(total / seen)
+        history.train_acc.append(correct / seen)
+        history.test_loss.append(test_loss / len(test_dataloader))
+        history.test_acc.append(hits / len(test_data))
+    return model, history

@@ -1,0 +1,108 @@
+"""The common core of the self-checks: honest comparisons and calling a learner's function."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from numbers import Real
+
+import torch
+
+
+def compare(actual: object, expected: object) -> str:
+    """Honest one-line summary: ``exact``, ``close (max abs diff < 1e-06)`` or ``DIFFERENT``.
+
+    "close" means within ``torch.testing.assert_close``'s default tolerances for
+    the dtypes; the bound is the max abs difference rounded UP to a power of ten.
+
+    >>> compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]))
+    'exact'
+    >>> compare(torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]))
+    'close (max abs diff < 1e-06)'
+    >>> compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.3]))
+    'DIFFERENT (max abs diff 0.3)'
+    """
+    a, b = torch.as_tensor(actual), torch.as_tensor(expected)
+    if a.shape != b.shape:
+        return f"DIFFERENT (shape {tuple(a.shape)} vs {tuple(b.shape)})"
+    a64, b64 = a.to(torch.float64), b.to(torch.float64)
+    diff = torch.where((a64 == b64) | (a64.isnan() & b64.isnan()), 0.0, (a64 - b64).abs())
+    worst = float(diff.nan_to_num(nan=math.inf, posinf=math.inf).max()) if diff.numel() else 0.0
+    if worst == 0.0:
+        return "exact"
+    try:
+        torch.testing.assert_close(a, b, check_dtype=False, equal_nan=True)
+    except AssertionError:
+        return f"DIFFERENT (max abs diff {worst:.2g})"
+    exp = math.ceil(math.log10(worst))
+    exp += worst >= 10.0**exp  # strictly below the bound
+    return f"close (max abs diff < {10.0**exp:.0e})"
+
+
+def check_answer(value: object, expected: float, name: str = "answer", *, tol: float = 0.0) -> str:
+    """Check a pen-and-paper number (``tol`` is the allowed absolute error).
+
+    >>> check_answer(13, 13, "output width")
+    'Correct: output width = 13.'
+    >>> check_answer(12, 13, "output width")
+    'Not yet: output width = 12, expected 13.'
+    """
+    got = _number(value)
+    if isinstance(got, Real) and not isinstance(got, bool) and abs(got - expected) <= tol:
+        return f"Correct: {name} = {got}."
+    return f"Not yet: {name} = {got!r}, expected {expected}."
+
+
+def _number(value: object) -> object:
+    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+def _same_number(got: object, expected: int) -> bool:
+    got = _number(got)
+    return isinstance(got, Real) and not isinstance(got, bool) and got == expected
+
+
+def _call_text(fn: Callable, names: Sequence[str], args: Sequence[object]) -> str:
+    name = getattr(fn, "__name__", "fn")
+    name = name if name.isidentifier() else "fn"  # a lambda is called "<lambda>"
+    return f"{name}(" + ", ".join(f"{n}={a!r}" for n, a in zip(names, args, strict=True)) + ")"
+
+
+def _check_scalars(
+    fn: Callable, names: Sequence[str], cases: Iterator[tuple], oracle: Callable[..., int]
+) -> str:
+    """Run ``fn`` on each case; return the first mismatch or the all-clear message."""
+    count = 0
+    for args in cases:
+        expected, call = oracle(*args), _call_text(fn, names, args)
+        try:
+            got = fn(*[list(a) if isinstance(a, list) else a for a in args])
+        except Exception as e:  # the learner's code may raise anything
+            error = f"{type(e).__name__}: {e}"
+            return f"Your function raised {error} for {call}; PyTorch gives {expected}."
+        if not _same_number(got, expected):
+            return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}."
+        count += 1
+    return f"All {count:,} cases match PyTorch."
+
+
+def _tensor_mismatch(got: object, expected: torch.Tensor, what: str) -> str | None:
+    """None if ``got`` is close to ``expected``, else one concrete difference."""
+    if not isinstance(got, torch.Tensor):
+        return f"your function returned {type(got).__name__}, expected a torch.Tensor"
+    if got.shape != expected.shape:
+        return f"your output has shape {tuple(got.shape)}, {what} gives {tuple(expected.shape)}"
+    if got.dtype != expected.dtype:
+        return f"your output has dtype {got.dtype}, {what} gives {expected.dtype}"
+    try:
+        torch.testing.assert_close(got, expected)
+    except AssertionError as e:
+        diff = (got.detach() - expected).abs().nan_to_num(nan=math.inf, posinf=math.inf)
+        if not diff.numel():
+            return str(e).splitlines()[0]
+        idx = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+        return (
+            f"at index {idx} your output is {got[idx].item():.6g}, "
+            f"{what} gives {expected[idx].item():.6g}"
+        )
+    return None

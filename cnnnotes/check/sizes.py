@@ -1,0 +1,86 @@
+"""Self-checks for size, parameter-count and receptive-field functions, against real layers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+
+from torch import nn
+
+from cnnnotes.check.core import _check_scalars
+from cnnnotes.sweep import _torch_out, empirical_receptive_field
+
+
+def _sizes() -> tuple[int, ...]:
+    return (*range(5, 33), 1, 2, 3, 4)  # typical sizes first, tiny ones last
+
+
+def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
+    """Check ``fn(size, kernel_size, stride, padding)`` against ``nn.Conv2d``.
+
+    >>> check_output_size(lambda size, k, s, p: (size + 2 * p - k) / s + 1)
+    'Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0) returned 2.5, PyTorch gives 2.'
+    """
+
+    def cases() -> Iterator[tuple[int, int, int, int]]:
+        for s in (1, 2, 3, 4):
+            for k in (3, 5, 1, 2, 4, 7):
+                for p in (0, 1, 2, 3):
+                    yield from ((w, k, s, p) for w in _sizes() if k <= w + 2 * p)
+
+    @functools.cache
+    def layer(k: int, s: int, p: int) -> nn.Module:
+        return nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), bias=False)
+
+    def oracle(w: int, k: int, s: int, p: int) -> int:
+        return _torch_out(layer(k, s, p), w)
+
+    return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
+
+
+def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
+    """Check ``fn(size, kernel_size, stride, padding)`` against ``nn.MaxPool2d`` (floor mode)."""
+
+    def cases() -> Iterator[tuple[int, int, int, int]]:
+        for s in (2, 1, 3):
+            for k in (2, 3, 1, 4, 5):
+                for p in range(k // 2 + 1):
+                    yield from ((w, k, s, p) for w in _sizes() if k <= w + 2 * p)
+
+    def oracle(w: int, k: int, s: int, p: int) -> int:
+        return _torch_out(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
+
+    return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
+
+
+def check_param_count(fn: Callable[[int, int, int], int]) -> str:
+    """Check ``fn(in_channels, out_channels, kernel_size)`` against ``nn.Conv2d`` (with bias).
+
+    >>> check_param_count(lambda d, n, k: n * (k * k * d + 1))
+    'All 80 cases match PyTorch.'
+    """
+    cases = ((d, n, k) for k in (3, 5, 1, 2, 7) for d in (1, 3, 2, 8) for n in (1, 8, 16, 2))
+
+    def oracle(d: int, n: int, k: int) -> int:
+        return sum(p.numel() for p in nn.Conv2d(d, n, k, device="meta").parameters())
+
+    return _check_scalars(fn, ("in_channels", "out_channels", "kernel_size"), cases, oracle)
+
+
+def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
+    """Check ``fn([(kernel, stride), ...])`` against gradients of real ``Conv2d`` stacks.
+
+    The expected value is measured by :func:`~cnnnotes.sweep.empirical_receptive_field`.
+
+    >>> check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers))
+    'Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured receptive field is 7.'
+    """
+    one = ((3, 1), (3, 2), (2, 2), (5, 1), (1, 1), (5, 2), (2, 1), (3, 3))
+    few = ((3, 1), (3, 2), (2, 2))
+    stacks = [
+        *([a] for a in one),
+        *([a, b] for a in one for b in one),
+        *([a, b, c] for a in few for b in few for c in few),
+    ]
+    msg = _check_scalars(fn, ("layers",), ((s,) for s in stacks), empirical_receptive_field)
+    return msg.replace("PyTorch gives", "the measured receptive field is")

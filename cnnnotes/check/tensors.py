@@ -1,0 +1,135 @@
+"""Self-checks for tensor functions (convolution, pooling, ToTensor, normalisation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from cnnnotes.check.core import _tensor_mismatch
+
+CONV_CASES: tuple[tuple[tuple[int, ...], tuple[int, ...], int, int], ...] = (
+    ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
+    ((1, 1, 5, 5), (2, 1, 3, 3), 1, 1),
+    ((2, 3, 6, 6), (4, 3, 3, 3), 1, 1),
+    ((1, 2, 7, 5), (3, 2, 3, 3), 2, 0),
+    ((2, 1, 8, 8), (2, 1, 2, 2), 2, 1),
+    ((1, 3, 5, 7), (2, 3, 1, 1), 1, 0),
+    ((1, 2, 6, 6), (1, 2, 5, 5), 1, 2),
+    ((2, 2, 9, 9), (3, 2, 3, 3), 3, 1),
+    ((1, 1, 4, 4), (1, 1, 4, 4), 1, 0),
+    ((1, 2, 6, 7), (2, 2, 2, 3), 1, 1),
+    ((1, 3, 8, 6), (2, 3, 3, 2), 2, 1),
+)
+"""``(x shape, weight shape, stride, padding)`` cases of :func:`check_conv2d`."""
+
+
+def check_conv2d(fn: Callable, *, seed: int = 0, bias_none: bool = False) -> str:
+    """Check ``fn(x, weight, bias, stride, padding)`` against ``F.conv2d`` (float32).
+
+    With ``bias_none=True`` every other case passes ``bias=None``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for i, (xs, ws, s, p) in enumerate(CONV_CASES):
+        x, w = torch.randn(xs, generator=g), torch.randn(ws, generator=g)
+        b = None if bias_none and i % 2 else torch.randn(ws[0], generator=g)
+        case = (
+            f"x {xs}, weight {ws}, bias {None if b is None else (ws[0],)}, stride={s}, padding={p}"
+        )
+        try:
+            got = fn(x.clone(), w.clone(), None if b is None else b.clone(), s, p)
+        except Exception as e:  # the learner's code may raise anything
+            return f"Your function raised {type(e).__name__}: {e} for {case}."
+        problem = _tensor_mismatch(got, F.conv2d(x, w, b, s, p), "F.conv2d")
+        if problem:
+            return f"Mismatch for {case}: {problem}."
+    return f"All {len(CONV_CASES)} cases match F.conv2d."
+
+
+POOL_CASES: tuple[tuple[tuple[int, ...], int, int, int, float], ...] = (
+    ((1, 1, 4, 4), 2, 2, 0, 0.0),
+    ((2, 3, 6, 6), 2, 2, 0, 0.0),
+    ((1, 2, 7, 7), 3, 2, 0, 0.0),
+    ((2, 2, 7, 5), 3, 2, 1, 0.0),
+    ((1, 1, 5, 5), 3, 1, 1, -10.0),  # all negative: zero padding would show up
+    ((1, 1, 6, 6), 2, 1, 1, 0.0),
+    ((1, 3, 9, 9), 3, 3, 0, 0.0),
+    ((1, 1, 5, 8), 4, 2, 2, 0.0),
+)
+"""``(x shape, kernel_size, stride, padding, shift of x)`` cases of :func:`check_pool2d`."""
+
+
+def check_pool2d(fn: Callable, kind: str = "max", *, seed: int = 0) -> str:
+    """Check ``fn(x, kernel_size, stride, padding)`` against ``F.max_pool2d`` / ``F.avg_pool2d``."""
+    if kind not in ("max", "avg"):
+        raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
+    ref, what = (F.max_pool2d, "F.max_pool2d") if kind == "max" else (F.avg_pool2d, "F.avg_pool2d")
+    g = torch.Generator().manual_seed(seed)
+    for xs, k, s, p, shift in POOL_CASES:
+        x = torch.randn(xs, generator=g) + shift
+        case = f"x {xs}, kernel_size={k}, stride={s}, padding={p}"
+        try:
+            got = fn(x.clone(), k, s, p)
+        except Exception as e:  # the learner's code may raise anything
+            return f"Your function raised {type(e).__name__}: {e} for {case}."
+        problem = _tensor_mismatch(got, ref(x, k, s, p), what)
+        if problem:
+            return f"Mismatch for {case}: {problem}."
+    return f"All {len(POOL_CASES)} cases match {what}."
+
+
+def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0) -> str:
+    """Check ``fn(image)`` (a ``uint8 (H, W)`` image) against ``transforms.ToTensor``.
+
+    >>> check_to_tensor(lambda im: im.unsqueeze(0).float() / 255)
+    'All 12 cases match ToTensor.'
+    >>> check_to_tensor(lambda im: im.unsqueeze(0).float() / 256)[:50]
+    'Mismatch for a uint8 image of shape (28, 28): at i'
+    """
+    from torchvision.transforms.functional import to_tensor
+
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(28, 28), (1, 1), (5, 7), (32, 16)] * 3
+    for i, shape in enumerate(shapes):
+        image = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        if i == 1:
+            image.fill_(255)  # the brightest pixel must map to exactly 1
+        expected = to_tensor(image.numpy())
+        case = f"a uint8 image of shape {shape}"
+        try:
+            got = fn(image.clone())
+        except Exception as e:  # the learner's code may raise anything
+            return f"Your function raised {type(e).__name__}: {e} for {case}."
+        problem = _tensor_mismatch(got, expected, "ToTensor")
+        if problem:
+            return f"Mismatch for {case}: {problem}."
+    return f"All {len(shapes)} cases match ToTensor."
+
+
+def check_normalize(
+    fn: Callable[[torch.Tensor, float, float], torch.Tensor], *, seed: int = 0
+) -> str:
+    """Check ``fn(x, mean, std)`` on ``(N, 1, H, W)`` batches against ``transforms.Normalize``.
+
+    >>> check_normalize(lambda x, m, s: (x - m) / s)
+    'All 10 cases match transforms.Normalize.'
+    >>> check_normalize(lambda x, m, s: x / s - m)[:41]
+    'Mismatch for x (2, 1, 28, 28), mean 0.286'
+    """
+    from torchvision.transforms import Normalize
+
+    g = torch.Generator().manual_seed(seed)
+    stats = [(0.286, 0.353), (0.5, 0.5), (0.0, 1.0), (0.1307, 0.3081), (0.9, 0.05)] * 2
+    for i, (mean, std) in enumerate(stats):
+        shape = (2 + i % 3, 1, 28 - i, 28)
+        x = torch.rand(shape, generator=g)
+        case = f"x {shape}, mean {mean}, std {std}"
+        try:
+            got = fn(x.clone(), mean, std)
+        except Exception as e:  # the learner's code may raise anything
+            return f"Your function raised {type(e).__name__}: {e} for {case}."
+        problem = _tensor_mismatch(got, Normalize((mean,), (std,))(x), "Normalize")
+        if problem:
+            return f"Mismatch for {case}: {problem}."
+    return f"All {len(stats)} cases match transforms.Normalize."

@@ -1,0 +1,268 @@
+"""Convolution and pooling from scratch, matching ``torch.nn.functional``.
+
+Tensors are NCHW; an unbatched ``(C, H, W)`` input gives an unbatched result, as
+in PyTorch. Only basic tensor operations are used (a new zero or −inf tensor for
+padding, slicing, ``Tensor.unfold``, matmul, ``einsum``), never ``F.conv2d``,
+``F.max_pool2d``, ``F.avg_pool2d``, ``F.unfold`` or ``F.pad``. Bad arguments raise
+``TypeError`` or ``ValueError`` naming what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from cnnnotes.shapes import _check_pool_padding, _pair, _window_count
+
+__all__ = [
+    "avg_pool2d",
+    "conv2d",
+    "conv2d_loops",
+    "convolve1d",
+    "convolve2d",
+    "cross_correlate1d",
+    "im2col",
+    "max_pool2d",
+]
+
+Pair = int | tuple[int, int]
+
+
+def _float_tensor(t: object, name: str, shape: str, ndims: tuple[int, ...]) -> Tensor:
+    """Check that ``t`` is a floating-point tensor with one of the allowed ndims."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (e.g. torch.float32), got {t.dtype}; "
+            "convert it with .float()"
+        )
+    if t.ndim not in ndims:
+        raise ValueError(f"{name} must have shape {shape}, got {t.ndim} dims {tuple(t.shape)}")
+    return t
+
+
+def _batched(x: object) -> tuple[Tensor, bool]:
+    """Validate an image batch; return it as 4-D and whether it was unbatched."""
+    x = _float_tensor(x, "x", "(N, C, H, W) or (C, H, W)", (3, 4))
+    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+
+
+def _pad(x: Tensor, ph: int, pw: int, value: float) -> Tensor:
+    """Pad the last two dims by building a filled tensor and copying ``x`` into it."""
+    if ph == 0 and pw == 0:
+        return x
+    *lead, h, w = x.shape
+    out = x.new_full((*lead, h + 2 * ph, w + 2 * pw), value)
+    out[..., ph : ph + h, pw : pw + w] = x
+    return out
+
+
+def _windows(
+    x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, *, fill: float = 0.0
+) -> Tensor:
+    """All (dilated) windows of a 4-D ``x``: shape ``(N, C, out_h, out_w, kh, kw)``."""
+    (kh, kw), (sh, sw) = _pair(kernel, "kernel_size", 1), _pair(stride, "stride", 1)
+    (ph, pw), (dh, dw) = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    _window_count(x.shape[2], kh, sh, ph, dh, where=" (height)")  # raises if too big
+    _window_count(x.shape[3], kw, sw, pw, dw, where=" (width)")
+    xp = _pad(x, ph, pw, fill)
+    win = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
+    return win[..., ::dh, ::dw]
+
+
+def im2col(
+    x: Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1
+) -> Tensor:
+    """Patches as columns, exactly like ``F.unfold``: ``(N, C·kh·kw, L)``.
+
+    >>> im2col(torch.arange(9.0).reshape(1, 1, 3, 3), 2)
+    tensor([[[0., 1., 3., 4.],
+             [1., 2., 4., 5.],
+             [3., 4., 6., 7.],
+             [4., 5., 7., 8.]]])
+    """
+    x4, unbatched = _batched(x)
+    cols = _columns(x4, kernel_size, stride, padding, dilation)[0]
+    return cols[0] if unbatched else cols
+
+
+def _columns(
+    x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
+) -> tuple[Tensor, int, int]:
+    """im2col of a 4-D ``x``, plus the output height and width."""
+    win = _windows(x, kernel, stride, padding, dilation)
+    n, c, oh, ow, kh, kw = win.shape
+    return win.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow), oh, ow
+
+
+def _conv_args(x: object, weight: object, bias: object) -> tuple[Tensor, bool, Tensor]:
+    """Validate conv inputs; return the 4-D input, the unbatched flag and the weight."""
+    x4, unbatched = _batched(x)
+    w = _float_tensor(weight, "weight", "(out_channels, in_channels, kh, kw)", (4,))
+    if w.dtype != x4.dtype:
+        raise TypeError(f"weight dtype {w.dtype} must match x dtype {x4.dtype}")
+    if w.shape[1] != x4.shape[1]:
+        raise ValueError(
+            f"x has C={x4.shape[1]} channels but weight expects {w.shape[1]} "
+            f"(weight shape (O, C, kh, kw) = {tuple(w.shape)})"
+        )
+    if bias is not None:
+        b = _float_tensor(bias, "bias", f"({w.shape[0]},) or None", (1,))
+        if b.shape[0] != w.shape[0]:
+            raise ValueError(
+                f"bias must have shape ({w.shape[0]},), one value per output channel, "
+                f"got shape {tuple(b.shape)}"
+            )
+        if b.dtype != x4.dtype:
+            raise TypeError(f"bias dtype {b.dtype} must match x dtype {x4.dtype}")
+    return x4, unbatched, w
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+) -> Tensor:
+    """2-D cross-correlation like ``F.conv2d`` (no groups), vectorised with :func:`im2col`.
+
+    >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> conv2d(x, torch.ones(1, 1, 2, 2), torch.tensor([0.5]))
+    tensor([[[[ 8.5000, 12.5000],
+              [20.5000, 24.5000]]]])
+    """
+    x4, unbatched, w = _conv_args(x, weight, bias)
+    cols, oh, ow = _columns(x4, w.shape[2:], stride, padding, dilation)  # (N, C·kh·kw, L)
+    out = (w.reshape(w.shape[0], -1) @ cols).reshape(x4.shape[0], w.shape[0], oh, ow)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out[0] if unbatched else out
+
+
+def conv2d_loops(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+) -> Tensor:
+    """The same as :func:`conv2d`, one output position at a time (slow; for teaching).
+
+    >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> conv2d_loops(x, torch.ones(1, 1, 2, 2), torch.tensor([0.5]))
+    tensor([[[[ 8.5000, 12.5000],
+              [20.5000, 24.5000]]]])
+    """
+    x4, unbatched, w = _conv_args(x, weight, bias)
+    win = _windows(x4, w.shape[2:], stride, padding, dilation)  # validates; a view, no copy
+    n, _, oh, ow = win.shape[:4]
+    out = x4.new_zeros(n, w.shape[0], oh, ow)
+    for i in range(oh):
+        for j in range(ow):
+            patch = win[:, :, i, j]  # (N, C, kh, kw): the input under the kernel
+            out[:, :, i, j] = (patch[:, None] * w[None]).sum(dim=(2, 3, 4))
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out[0] if unbatched else out
+
+
+def _pool_windows(
+    x: object, kernel_size: Pair, stride: Pair | None, padding: Pair, fill: float
+) -> tuple[Tensor, bool]:
+    x4, unbatched = _batched(x)
+    k = _pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    _check_pool_padding(k[0], p[0], " (height)")
+    _check_pool_padding(k[1], p[1], " (width)")
+    return _windows(x4, k, s, p, 1, fill=fill), unbatched
+
+
+def max_pool2d(
+    x: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0
+) -> Tensor:
+    """Max pooling like ``F.max_pool2d`` (padding counts as −inf, ``ceil_mode=False``).
+
+    >>> max_pool2d(torch.arange(16.0).reshape(1, 1, 4, 4), 2)
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
+    win, unbatched = _pool_windows(x, kernel_size, stride, padding, float("-inf"))
+    out = win.amax(dim=(-2, -1))
+    return out[0] if unbatched else out
+
+
+def avg_pool2d(
+    x: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0
+) -> Tensor:
+    """Average pooling like ``F.avg_pool2d`` (zero padding counted, ``ceil_mode=False``).
+
+    >>> avg_pool2d(torch.arange(16.0).reshape(1, 1, 4, 4), 2)
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    """
+    win, unbatched = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    out = win.mean(dim=(-2, -1))
+    return out[0] if unbatched else out
+
+
+def _vectors(x: object, k: object, mode: str) -> tuple[Tensor, Tensor]:
+    x = _float_tensor(x, "x", "(length,)", (1,))
+    k = _float_tensor(k, "k", "(length,)", (1,))
+    if mode not in ("full", "valid"):
+        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
+    if len(k) < 1 or len(x) < 1 or (mode == "valid" and len(k) > len(x)):
+        raise ValueError(
+            f"k (length {len(k)}) must be non-empty and, for mode='valid', no longer than "
+            f"x (length {len(x)})"
+        )
+    return x, k
+
+
+def cross_correlate1d(x: Tensor, k: Tensor, mode: str = "valid") -> Tensor:
+    """``y[i] = Σ_m x[i+m]·k[m]`` (what CNN layers compute); mode 'valid' or 'full'.
+
+    >>> cross_correlate1d(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 1.0]))
+    tensor([2., 3.])
+    """
+    x, k = _vectors(x, k, mode)
+    if mode == "full":
+        x = _pad(x[None], 0, len(k) - 1, 0.0)[0]
+    return x.unfold(0, len(k), 1) @ k
+
+
+def convolve1d(x: Tensor, k: Tensor, mode: str = "full") -> Tensor:
+    """True convolution (kernel flipped), like ``numpy.convolve`` in 'full'/'valid' mode.
+
+    As in numpy, 'valid' mode swaps the arguments if ``k`` is the longer one.
+
+    >>> convolve1d(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 1.0]))
+    tensor([0., 1., 2., 3.])
+    """
+    x, k = _vectors(x, k, "full" if mode == "valid" else mode)  # checked again below
+    if mode == "valid" and len(k) > len(x):
+        x, k = k, x
+    return cross_correlate1d(x, k.flip(0), mode)
+
+
+def convolve2d(x: Tensor, k: Tensor, mode: str = "full") -> Tensor:
+    """True 2-D convolution of plain ``(H, W)`` tensors (kernel flipped both ways).
+
+    ``mode='full'`` (default, like ``scipy.signal.convolve2d``) or ``'valid'``.
+
+    >>> convolve2d(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, 1.0]]))
+    tensor([[0., 1., 2.],
+            [0., 3., 4.]])
+    """
+    x = _float_tensor(x, "x", "(H, W)", (2,))
+    k = _float_tensor(k, "k", "(kh, kw)", (2,))
+    if mode not in ("full", "valid"):
+        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
+    kh, kw = k.shape
+    pad = (kh - 1, kw - 1) if mode == "full" else (0, 0)
+    win = _windows(x[None, None], (kh, kw), 1, pad, 1)[0, 0]  # (oh, ow, kh, kw)
+    return torch.einsum("ijab,ab->ij", win, k.flip(0, 1))

@@ -1,0 +1,98 @@
+"""Named training recipes: a model plus the hyper-parameters and data handling it trains with.
+
+One recipe runs the same way from a chapter, the command line and the benchmark
+script (:func:`run`), so their numbers are comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from cnnnotes.augment import channel_stats, shift_and_flip, standardize
+from cnnnotes.data import as_tensors, fashion_mnist
+from cnnnotes.models import MODELS, build_model
+from cnnnotes.repro import seed_everything
+from cnnnotes.train import History, fit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a training run except the seed and the device."""
+
+    model: str = "notes"
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    shuffle: bool = True
+    normalize: bool = True
+    augment: bool = False
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(
+                f"unknown model {self.model!r}; choose one of {', '.join(sorted(MODELS))}"
+            )
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if self.schedule not in ("constant", "onecycle"):
+            raise ValueError(f"schedule must be 'constant' or 'onecycle', got {self.schedule!r}")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def with_(self, **changes: object) -> Recipe:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+RECIPES: dict[str, Recipe] = {
+    # The notes exactly: no shuffling, raw [0, 1] inputs.
+    "notes-original": Recipe(shuffle=False, normalize=False),
+    # The same network and hyper-parameters with the corrections of the training chapter.
+    "notes-corrected": Recipe(),
+}
+
+
+def load_data(
+    normalize: bool, root: str | None = None
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Train and test tensors, standardised with the training set's statistics if asked."""
+    x_train, y_train = as_tensors(fashion_mnist(train=True, root=root))
+    x_test, y_test = as_tensors(fashion_mnist(train=False, root=root))
+    if normalize:
+        mean, std = channel_stats(x_train)
+        x_train, x_test = standardize(x_train, mean, std), standardize(x_test, mean, std)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def run(
+    recipe: Recipe,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    data: tuple | None = None,
+) -> tuple[nn.Module, History]:
+    """Seed, build the recipe's model, train it; return the model and its history.
+
+    ``data`` may pass ``load_data(recipe.normalize)``'s result to avoid reloading.
+    """
+    train, test = data if data is not None else load_data(recipe.normalize)
+    seed_everything(seed)
+    model = build_model(recipe.model)
+    history = fit(
+        model, train, test,
+        epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+        shuffle=recipe.shuffle, seed=seed, weight_decay=recipe.weight_decay,
+        schedule=recipe.schedule, augment=shift_and_flip if recipe.augment else None,
+        device=device, progress=progress,
+    )  # fmt: skip
+    return model, history

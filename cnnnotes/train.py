@@ -1,0 +1,180 @@
+"""Training and evaluation: seeded, reproducible, CPU by default and CUDA when present.
+
+The data are held as whole tensors (see :func:`cnnnotes.data.as_tensors`) and cut
+into batches by index, which gives the same batches as a ``DataLoader`` over
+``ToTensor`` images at a fraction of the cost. ``python -m cnnnotes.train`` runs
+the main training job (see :mod:`cnnnotes.cli`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of one training run (losses are means over examples)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return asdict(self)
+
+
+def batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Consecutive batches of ``(x, y)``; shuffled by ``generator`` when one is given.
+
+    >>> [tuple(b.tolist()) for b, _ in batches(torch.arange(5), torch.arange(5), 2)]
+    [(0, 1), (2, 3), (4,)]
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} items but y has {len(y)}")
+    order = torch.randperm(len(x), generator=generator) if generator is not None else None
+    for start in range(0, len(x), batch_size):
+        if order is None:
+            yield x[start : start + batch_size], y[start : start + batch_size]
+        else:
+            idx = order[start : start + batch_size]
+            yield x[idx], y[idx]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 1000,
+    device: torch.device | str = "cpu",
+) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy (0..1) of ``model`` in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for xb, yb in batches(x, y, batch_size):
+        xb, yb = xb.to(device), yb.to(device)
+        logits = model(xb)
+        total_loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+        correct += int((logits.argmax(1) == yb).sum())
+    model.train(was_training)
+    return total_loss / len(x), correct / len(x)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 1000, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Softmax probabilities ``(N, classes)`` on the CPU, model in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = [model(xb.to(device)).softmax(1).cpu() for xb, _ in batches(x, x, batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    augment: Augment | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    on_epoch: Callable[[int, History], None] | None = None,
+) -> History:
+    """Train ``model`` with Adam (AdamW when ``weight_decay`` > 0) and cross-entropy.
+
+    ``schedule`` is ``"constant"`` or ``"onecycle"`` (one-cycle learning rate, stepped
+    per batch). The same ``seed`` gives the same shuffles and augmentations; seed
+    the model's initialisation yourself before building it. Returns the
+    :class:`History` of train and test metrics after every epoch.
+    """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if schedule not in ("constant", "onecycle"):
+        raise ValueError(f"schedule must be 'constant' or 'onecycle', got {schedule!r}")
+    model.to(device)
+    if weight_decay > 0:
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+            model.parameters(), lr=lr, weight_decay=weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = -(-len(train[0]) // batch_size)
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
+        if schedule == "onecycle"
+        else None
+    )
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        bar = tqdm(
+            batches(*train, batch_size, generator if shuffle else None),
+            total=steps, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
+        )  # fmt: skip
+        for xb, yb in bar:
+            if augment is not None:
+                xb = augment(xb, generator)
+            xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += loss.item() * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(yb)
+        train_seconds = time.perf_counter() - start
+        test_loss, test_acc = evaluate(model, *test, device=device)
+        history.train_loss.append(total / seen)
+        history.train_acc.append(correct / seen)
+        history.test_loss.append(test_loss)
+        history.test_acc.append(test_acc)
+        history.seconds.append(train_seconds)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cnnnotes.train``: see :func:`cnnnotes.cli.main`."""
+    from cnnnotes.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The strict book build: zero warnings, every _toc.yml entry rendered, figures as images."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from conftest import ROOT, Build
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def test_build_has_no_warnings(book_build: Build) -> None:
+    warnings = [line for line in book_build.log.splitlines() if "WARNING" in line]
+    assert book_build.returncode == 0, book_build.log[-3000:]
+    assert not warnings, "\n".join(warnings[:20])
+
+
+def test_every_toc_entry_is_rendered(book_build: Build) -> None:
+    assert (book_build.html / "index.html").is_file()
+    for name in toc_files():
+        page = book_build.html / f"{name}.html"
+        assert page.is_file(), f"{name} from _toc.yml was not rendered"
+        assert "<h1" in page.read_text(encoding="utf-8"), f"{page} has no title"
+
+
+def test_chapter_figures_are_images(book_build: Build) -> None:
+    for name in toc_files():
+        html = (book_build.html / f"{name}.html").read_text(encoding="utf-8")
+        assert "&lt;Figure size" not in html, f"{name}: a figure rendered as text (Agg backend?)"
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
+            if "://" in src or src.startswith("data:"):
+                continue
+            target = (book_build.html / name).parent / src
+            assert target.resolve().is_file(), f"{name}: image {src} is missing"
+
+
+def test_mathjax_is_served_locally(book_build: Build) -> None:
+    html = (book_build.html / "book" / "conventions.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, re.I)
+    assert srcs, "no MathJax script on a page with math"
+    for src in srcs:
+        assert "://" not in src, f"MathJax from outside the site: {src}"
+        assert (book_build.html / "book" / src.split("?")[0]).resolve().is_file()
+
+
+def test_glued_numbers_are_rendered(book_build: Build) -> None:
+    html = (book_build.html / "book" / "01_images_as_tensors.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "Every class has exactly 6,000 training and" in " ".join(text.split())
+
+
+def test_ipynb_download_and_launch_buttons(book_build: Build) -> None:
+    html = (book_build.html / "book" / "01_images_as_tensors.html").read_text(encoding="utf-8")
+    assert "_sources/book/01_images_as_tensors.ipynb" in html, "no .ipynb download"
+    assert "colab.research.google.com" in html, "no Colab launch button"
+    assert Path(book_build.html / "_sources" / "book" / "01_images_as_tensors.ipynb").is_file()

@@ -1,0 +1,259 @@
+"""cnnnotes.check and cnnnotes.sweep: right answers pass, subtly wrong ones are caught."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cnnnotes import ops
+from cnnnotes.check import (
+    check_answer,
+    check_conv2d,
+    check_output_size,
+    check_param_count,
+    check_pool2d,
+    check_pool_size,
+    check_receptive_field,
+    compare,
+)
+from cnnnotes.sweep import (
+    count_mismatches,
+    empirical_receptive_field,
+    sweep_conv2d,
+    sweep_output_sizes,
+    sweep_pool2d,
+    sweep_pool_sizes,
+    sweep_receptive_fields,
+)
+
+# ---------------------------------------------------------------- compare
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "summary"),
+    [
+        ([1.0, 2.0], [1.0, 2.0], "exact"),
+        ([1, 2], [1, 2], "exact"),
+        ([1.0, math.nan, math.inf], [1.0, math.nan, math.inf], "exact"),
+        (torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]), "close (max abs diff < 1e-06)"),
+        (torch.tensor([100.0]), torch.tensor([100.0 + 2e-5]), "close (max abs diff < 1e-04)"),
+        (
+            torch.tensor([1.0], dtype=torch.float64),
+            torch.tensor([1.0 + 3e-9], dtype=torch.float64),
+            "close (max abs diff < 1e-08)",
+        ),
+        ([1.0, 2.0], [1.0, 2.3], "DIFFERENT (max abs diff 0.3)"),
+        ([1, 2], [1, 3], "DIFFERENT (max abs diff 1)"),
+        ([1.0, math.inf], [1.0, 3.0], "DIFFERENT (max abs diff inf)"),
+        ([1.0, math.nan], [1.0, 3.0], "DIFFERENT (max abs diff inf)"),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], "DIFFERENT (shape (2,) vs (3,))"),
+    ],
+)
+def test_compare(actual, expected, summary):
+    assert compare(actual, expected).startswith(summary)
+
+
+def test_compare_bound_is_strict_power_of_ten():
+    a = torch.tensor([0.0], dtype=torch.float64)
+    assert compare(a, a + 1e-8) == "close (max abs diff < 1e-07)"  # 1e-8 itself is not < 1e-8
+    assert compare(a, a + 2e-8) == "close (max abs diff < 1e-07)"
+
+
+def test_check_answer():
+    assert check_answer(13, 13, "width") == "Correct: width = 13."
+    assert check_answer(torch.tensor(13), 13, "width") == "Correct: width = 13."
+    assert check_answer(12, 13, "width") == "Not yet: width = 12, expected 13."
+    assert check_answer("13", 13, "width") == "Not yet: width = '13', expected 13."
+    assert check_answer(True, 1) == "Not yet: answer = True, expected 1."
+    assert check_answer(0.333, 1 / 3, "p", tol=1e-3).startswith("Correct")
+
+
+# ---------------------------------------------------------------- scalar checks
+
+
+def out_size(size, kernel_size, stride, padding):
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
+def test_check_output_size():
+    assert check_output_size(out_size) == "All 2,972 cases match PyTorch."
+    assert check_output_size(lambda w, k, s, p: torch.tensor(out_size(w, k, s, p))).startswith(
+        "All"
+    )
+    no_floor = check_output_size(lambda w, k, s, p: (w + 2 * p - k) / s + 1)
+    assert no_floor == (
+        "Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0) returned 2.5, PyTorch gives 2."
+    )
+    no_padding = check_output_size(lambda w, k, s, p: (w - k) // s + 1)
+    assert "padding=1) returned 3, PyTorch gives 5." in no_padding
+    assert "returned None" in check_output_size(lambda w, k, s, p: None)
+
+
+def test_check_output_size_reports_an_exception_with_its_case():
+    def picky(size, kernel_size, stride, padding):
+        if padding > 2:
+            raise ValueError("padding too big")
+        return out_size(size, kernel_size, stride, padding)
+
+    assert check_output_size(picky) == (
+        "Your function raised ValueError: padding too big for "
+        "picky(size=5, kernel_size=3, stride=1, padding=3); PyTorch gives 9."
+    )
+
+
+def test_check_param_count():
+    assert check_param_count(lambda d, n, k: n * (k * k * d + 1)) == "All 80 cases match PyTorch."
+    d_biases = check_param_count(lambda d, n, k: n * (k * k * d + d))
+    assert d_biases == (
+        "Mismatch: fn(in_channels=3, out_channels=1, kernel_size=3) returned 30, PyTorch gives 28."
+    )
+    no_bias = check_param_count(lambda d, n, k: n * k * k * d)
+    assert "kernel_size=3) returned 9, PyTorch gives 10." in no_bias
+
+
+def test_check_pool_size():
+    assert check_pool_size(out_size) == "All 1,017 cases match PyTorch."
+    ceil = check_pool_size(lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1)
+    assert ceil == (
+        "Mismatch: fn(size=5, kernel_size=2, stride=2, padding=0) returned 3, PyTorch gives 2."
+    )
+
+
+def rf(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+    return r
+
+
+def test_check_receptive_field():
+    assert check_receptive_field(rf) == "All 99 cases match PyTorch."
+    no_jump = check_receptive_field(lambda layers: 1 + sum(k - 1 for k, _ in layers))
+    assert no_jump == (
+        "Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured receptive field is 7."
+    )
+
+
+def test_check_receptive_field_learner_cannot_spoil_the_cases():
+    def destructive(layers):
+        result = rf(layers)
+        layers.clear()
+        return result
+
+    assert check_receptive_field(destructive).startswith("All 99")
+
+
+# ---------------------------------------------------------------- tensor checks
+
+
+def test_check_conv2d_accepts_correct_versions():
+    assert check_conv2d(ops.conv2d) == "All 11 cases match F.conv2d."
+    assert check_conv2d(ops.conv2d_loops) == "All 11 cases match F.conv2d."
+    assert check_conv2d(ops.conv2d, bias_none=True) == "All 11 cases match F.conv2d."
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragment"),
+    [
+        (
+            lambda x, w, b, s, p: ops.conv2d(x, w.flip(-1, -2), b, s, p),
+            "Mismatch for x (1, 1, 5, 5), weight (1, 1, 3, 3), bias (1,), stride=1, padding=0: "
+            "at index (0, 0, ",
+        ),
+        (
+            lambda x, w, b, s, p: ops.conv2d(x, w, None, s, p),
+            "your output is",
+        ),
+        (
+            lambda x, w, b, s, p: ops.conv2d(x, w, b, 1, p),
+            "stride=2, padding=0: your output has shape (1, 3, 5, 3), F.conv2d gives (1, 3, 3, 2).",
+        ),
+        (
+            lambda x, w, b, s, p: ops.conv2d(x.double(), w.double(), b.double(), s, p),
+            "your output has dtype torch.float64, F.conv2d gives torch.float32.",
+        ),
+        (
+            lambda x, w, b, s, p: ops.conv2d(x, w, b, s, p).tolist(),
+            "your function returned list, expected a torch.Tensor.",
+        ),
+        (
+            lambda x, w, b, s, p: ops.conv2d(x, w[:, :1], b, s, p),
+            "Your function raised ValueError: x has C=3 channels but weight expects 1",
+        ),
+    ],
+)
+def test_check_conv2d_catches_mistakes(wrong, fragment):
+    assert fragment in check_conv2d(wrong)
+
+
+def test_check_conv2d_shows_the_values_at_one_index():
+    message = check_conv2d(lambda x, w, b, s, p: ops.conv2d(x, w, b, s, p) + 0.5)
+    assert message.startswith("Mismatch for x (1, 1, 5, 5)")
+    assert "your output is" in message
+    assert "F.conv2d gives" in message
+
+
+def test_check_pool2d():
+    assert check_pool2d(ops.max_pool2d) == "All 8 cases match F.max_pool2d."
+    assert check_pool2d(ops.avg_pool2d, "avg") == "All 8 cases match F.avg_pool2d."
+    assert "F.max_pool2d gives" in check_pool2d(ops.avg_pool2d)
+
+    def zero_padded_max(x, k, s, p):
+        padded = torch.zeros(*x.shape[:2], x.shape[2] + 2 * p, x.shape[3] + 2 * p)
+        padded[..., p : p + x.shape[2], p : p + x.shape[3]] = x
+        return ops.max_pool2d(padded, k, s, 0)
+
+    message = check_pool2d(zero_padded_max)
+    assert message.startswith("Mismatch for x (2, 2, 7, 5), kernel_size=3, stride=2, padding=1")
+    with pytest.raises(ValueError, match="kind must be 'max' or 'avg'"):
+        check_pool2d(ops.max_pool2d, "min")
+
+
+def test_checks_are_deterministic():
+    def wrong(x, w, b, s, p):
+        return ops.conv2d(x, w, b, s, p) * 1.01
+
+    assert check_conv2d(wrong) == check_conv2d(wrong)
+    assert check_pool2d(ops.avg_pool2d) == check_pool2d(ops.avg_pool2d)
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def test_sweeps_find_no_mismatches():
+    assert sweep_output_sizes(2000, seed=1) == (2000, 0)
+    assert sweep_pool_sizes(2000, seed=1) == (2000, 0)
+    assert sweep_receptive_fields(60, seed=1) == (60, 0)
+    assert sweep_conv2d(100, seed=1) == (100, 0)
+    assert sweep_pool2d(100, seed=1, kind="max") == (100, 0)
+    assert sweep_pool2d(100, seed=1, kind="avg") == (100, 0)
+
+
+def test_count_mismatches():
+    cases = [(7, 3, 2), (8, 3, 2), (2, 5, 1)]
+
+    def exact(w, k, s):
+        if k > w:
+            raise ValueError("kernel too big")
+        return (w - k) // s + 1
+
+    assert count_mismatches(cases, exact, exact) == 0
+    assert (
+        count_mismatches(cases, exact, lambda w, k, s: (w - k) / s + 1) == 2
+    )  # no floor; no raise
+
+
+@pytest.mark.parametrize(
+    ("layers", "expected"),
+    [
+        ([(3, 1)], 3),
+        ([(3, 1), (3, 1)], 5),
+        ([(3, 2), (3, 1)], 7),
+        ([(1, 2), (2, 1)], 3),  # stride > kernel: holes, but the span is 3
+        ([(3, 1, 2)], 5),  # dilation 2
+    ],
+)
+def test_empirical_receptive_field(layers, expected):
+    assert empirical_receptive_field(layers) == expected

@@ -1,0 +1,108 @@
+"""Structure of every chapter notebook: outputs come from one clean, top-to-bottom run.
+
+nbval does not compare cells without an execution count, so a stripped notebook
+would pass it; these checks catch that and the other ways stored outputs can lie.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+IGNORE_TAGS = {"nbval-ignore-output"}
+RAISES_TAGS = {"raises-exception", "nbval-raises-exception"}
+HIDDEN_TAGS = {"remove-cell", "remove-input"}
+MACHINE_PATH = re.compile(r"(/tmp/|/root/|/work/|/home/\w+/|site-packages/|Root location)")
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def tags(cell: dict) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def output_text(out: dict) -> str:
+    text = out.get("text", "")
+    data = out.get("data", {})
+    return "".join(text) + "".join(data.get("text/plain", ""))
+
+
+def test_there_are_chapters() -> None:
+    assert CHAPTERS, "no book/NN_topic.ipynb chapters found"
+
+
+def test_toc_lists_every_chapter() -> None:
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    for path in CHAPTERS:
+        assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+class TestChapter:
+    def test_executed_once_top_to_bottom(self, path: Path) -> None:
+        counts = [c.get("execution_count") for c in code_cells(load(path))]
+        assert counts, "chapter has no code cells"
+        assert None not in counts, f"unexecuted code cells (nbval would skip them): {counts}"
+        assert counts == list(range(1, len(counts) + 1)), f"execution counts {counts} are not 1..N"
+
+    def test_no_untagged_errors(self, path: Path) -> None:
+        for i, cell in enumerate(code_cells(load(path))):
+            for out in cell.get("outputs", []):
+                if out["output_type"] == "error":
+                    assert tags(cell) & RAISES_TAGS, f"code cell {i} stores an error {out['ename']}"
+
+    def test_ignored_outputs_are_followed_by_a_visible_assert(self, path: Path) -> None:
+        cells = code_cells(load(path))
+        for i, cell in enumerate(cells):
+            if tags(cell) & IGNORE_TAGS:
+                assert i + 1 < len(cells), f"output-ignored cell {i} is the last cell"
+                nxt = cells[i + 1]
+                assert re.search(r"^\s*assert\b", "".join(nxt["source"]), re.M), (
+                    f"output-ignored cell {i} is not followed by a cell with an assert"
+                )
+                assert not tags(nxt) & HIDDEN_TAGS, f"the assert after cell {i} is hidden"
+
+    def test_figures_are_images(self, path: Path) -> None:
+        for i, cell in enumerate(code_cells(load(path))):
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "<Figure size" in "".join(data.get("text/plain", "")):
+                    assert "image/png" in data, f"cell {i}: a figure stored as text only (Agg?)"
+
+    def test_outputs_hold_no_machine_details(self, path: Path) -> None:
+        for i, cell in enumerate(code_cells(load(path))):
+            for out in cell.get("outputs", []):
+                text = output_text(out)
+                assert not MACHINE_PATH.search(text), f"cell {i} output shows a machine path"
+                assert not re.search(r"\d+(\.\d+)?\s?(it/s|s/it)", text), (
+                    f"cell {i}: a progress bar"
+                )
+
+    def test_python3_kernel(self, path: Path) -> None:
+        assert load(path)["metadata"]["kernelspec"]["name"] == "python3"
+
+    def test_chapter_skeleton(self, path: Path) -> None:
+        nb = load(path)
+        md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert re.match(r"#\s+\S", md), "a chapter starts with its title"
+        assert re.search(r"You will learn", md, re.I), "no 'you will learn' admonition"
+        assert "## Summary" in md and "## Exercises" in md
+        exercises = re.findall(r"[:`]{3,}\{exercise(?:-start)?\}", md)
+        solutions = re.findall(r"[:`]{3,}\{solution(?:-start)?\}", md)
+        assert len(exercises) >= 3, f"{len(exercises)} exercises, the skeleton asks for 3 or more"
+        assert len(solutions) >= len(exercises), "every exercise has a solution"
+        assert re.search(r"^\s*from cnnnotes", "".join(code_cells(nb)[0]["source"]), re.M), (
+            "the first code cell is the set-up cell importing cnnnotes"
+        )
+        assert md.count(":class: dropdown") >= len(exercises), "solutions are hidden (dropdown)"
