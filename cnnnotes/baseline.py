@@ -46,7 +46,7 @@ def notes_loop(
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = History()
     for epoch in range(epochs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
         total, correct, seen = 0.0, 0, 0
         bar = tqdm(train_dataloader, desc=f"notes loop {epoch + 1}/{epochs}",
@@ -63,6 +63,7 @@ def notes_loop(
             correct += int((pred.argmax(1) == y).sum())
             seen += len(y)
         history.seconds.append(time.perf_counter() - start)
+        history.cpu_seconds.append(time.process_time() - cpu_start)
         model.eval()
         test_loss, hits = 0.0, 0
         with torch.no_grad():

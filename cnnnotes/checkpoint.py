@@ -17,13 +17,13 @@ PLAIN = (str, int, float, bool, type(None))
 
 def _check_plain(value: Any, where: str = "meta") -> None:
     """Metadata must load under ``weights_only=True``: plain values, lists and str-keyed dicts."""
-    if isinstance(value, PLAIN):
+    if type(value) in PLAIN:  # exact types: a str subclass such as TorchVersion would not load
         return
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         for i, item in enumerate(value):
             _check_plain(item, f"{where}[{i}]")
         return
-    if isinstance(value, dict):
+    if type(value) is dict:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"{where} keys must be str, got {key!r}")

@@ -78,9 +78,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def recipe_from(args: argparse.Namespace) -> Recipe:
-    base = RECIPES[args.recipe] if args.recipe else Recipe(model=args.model)
+    base = RECIPES[args.recipe] if args.recipe else Recipe()
     changes: dict[str, object] = {}
-    if args.recipe is None or args.model != "notes":
+    if args.model is not None:
         changes["model"] = args.model
     for name in ("epochs", "batch_size", "lr", "schedule"):
         if getattr(args, name) is not None:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_acc": history.test_acc[-1],
         "seconds": time.perf_counter() - t0,
         "command": "python -m cnnnotes.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "versions": {"cnnnotes": __version__, "torch": torch.__version__,
+        "versions": {"cnnnotes": __version__, "torch": str(torch.__version__),
                      "python": platform.python_version()},
         "date": started.isoformat(timespec="seconds"),
     }  # fmt: skip

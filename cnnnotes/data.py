@@ -145,16 +145,18 @@ def prepare(
     root: str | os.PathLike[str] | None = None,
     *,
     download: bool = True,
-    system_dir: str | os.PathLike[str] = DEBIAN_DIR,
+    system_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Make sure the four IDX files are in ``root`` (see the module docstring); return root.
+
+    ``system_dir`` defaults to :data:`DEBIAN_DIR`.
 
     Raises :class:`DataNotFoundError` naming the fixes when no source works, and
     :class:`DataCorruptError` when a file is present but wrong.
     """
     root = Path(root) if root is not None else default_root()
     raw = raw_folder(root)
-    system_dir = Path(system_dir)
+    system_dir = Path(system_dir) if system_dir is not None else DEBIAN_DIR
     if not _complete(raw):
         sources = [system_dir / f"{stem}.gz" for stem in IDX_FILES]
         if all(src.is_file() for src in sources):
@@ -194,7 +196,7 @@ def fashion_mnist(
     *,
     transform=None,
     download: bool = True,
-    system_dir: str | os.PathLike[str] = DEBIAN_DIR,
+    system_dir: str | os.PathLike[str] | None = None,
 ) -> datasets.FashionMNIST:
     """The FashionMNIST training (``train=True``) or test set as a torchvision dataset.
 

@@ -34,16 +34,26 @@ class NotesCNN(nn.Module):
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
         self.fc1 = nn.Linear(14 * 14 * 64, 128)
         self.fc2 = nn.Linear(128, 10)
-        self.bn1 = nn.BatchNorm2d(32) if batch_norm else nn.Identity()
-        self.bn2 = nn.BatchNorm2d(64) if batch_norm else nn.Identity()
-        self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+        # The optional layers exist only when asked for, so the plain model has
+        # exactly the notes' modules.
+        self.bn1 = nn.BatchNorm2d(32) if batch_norm else None
+        self.bn2 = nn.BatchNorm2d(64) if batch_norm else None
+        self.drop = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x):  # x: (N, 1, 28, 28)
-        x = self.relu(self.bn1(self.conv1(x)))  # (N, 32, 28, 28)
-        x = self.relu(self.bn2(self.conv2(x)))  # (N, 64, 28, 28)
+        x = self.conv1(x)  # (N, 32, 28, 28)
+        if self.bn1 is not None:
+            x = self.bn1(x)
+        x = self.relu(x)
+        x = self.conv2(x)  # (N, 64, 28, 28)
+        if self.bn2 is not None:
+            x = self.bn2(x)
+        x = self.relu(x)
         x = self.pool(x)  # (N, 64, 14, 14)
         x = self.flatten(x)  # (N, 12544)
-        x = self.drop(self.relu(self.fc1(x)))  # (N, 128)
+        x = self.relu(self.fc1(x))  # (N, 128)
+        if self.drop is not None:
+            x = self.drop(x)
         return self.fc2(x)  # (N, 10)
 
 

@@ -31,6 +31,7 @@ class Recipe:
     augment: bool = False
     schedule: str = "constant"
     weight_decay: float = 0.0
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -59,6 +60,26 @@ RECIPES: dict[str, Recipe] = {
     "notes-original": Recipe(shuffle=False, normalize=False),
     # The same network and hyper-parameters with the corrections of the training chapter.
     "notes-corrected": Recipe(),
+    # The notes' layers with pooling before the expensive convolution: fast to 91 %.
+    "fast": Recipe(
+        model="pool-first",
+        epochs=3,
+        lr=2e-3,
+        batch_size=128,
+        schedule="onecycle",
+    ),
+    # The improving chapter's best: a wider, deeper net with batch norm, augmentation,
+    # a one-cycle schedule and weight decay.
+    "best": Recipe(
+        model="wide",
+        epochs=15,
+        lr=3e-3,
+        batch_size=128,
+        augment=True,
+        schedule="onecycle",
+        weight_decay=5e-4,
+        channels_last=True,
+    ),
 }
 
 
@@ -93,6 +114,6 @@ def run(
         epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
         shuffle=recipe.shuffle, seed=seed, weight_decay=recipe.weight_decay,
         schedule=recipe.schedule, augment=shift_and_flip if recipe.augment else None,
-        device=device, progress=progress,
+        device=device, progress=progress, channels_last=recipe.channels_last,
     )  # fmt: skip
     return model, history

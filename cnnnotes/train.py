@@ -21,13 +21,19 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 @dataclass
 class History:
-    """Per-epoch metrics of one training run (losses are means over examples)."""
+    """Per-epoch metrics of one training run (losses are means over examples).
+
+    ``seconds`` is the wall-clock and ``cpu_seconds`` the process CPU time of each
+    epoch's training (evaluation excluded); with one thread, CPU time hardly
+    depends on what else the machine is doing.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[float]]:
         return asdict(self)
@@ -105,13 +111,18 @@ def fit(
     augment: Augment | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    max_batches: int | None = None,
+    channels_last: bool = False,
     on_epoch: Callable[[int, History], None] | None = None,
 ) -> History:
     """Train ``model`` with Adam (AdamW when ``weight_decay`` > 0) and cross-entropy.
 
     ``schedule`` is ``"constant"`` or ``"onecycle"`` (one-cycle learning rate, stepped
     per batch). The same ``seed`` gives the same shuffles and augmentations; seed
-    the model's initialisation yourself before building it. Returns the
+    the model's initialisation yourself before building it. ``max_batches`` ends
+    each epoch early (for quick comparisons). ``channels_last`` stores the model
+    and the training batches in NHWC memory order, which the CPU convolutions run
+    faster on (the same values, laid out differently). Returns the
     :class:`History` of train and test metrics after every epoch.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
@@ -120,7 +131,8 @@ def fit(
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if schedule not in ("constant", "onecycle"):
         raise ValueError(f"schedule must be 'constant' or 'onecycle', got {schedule!r}")
-    model.to(device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=layout)
     if weight_decay > 0:
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(
             model.parameters(), lr=lr, weight_decay=weight_decay
@@ -136,17 +148,19 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     history = History()
     for epoch in range(epochs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
         total, correct, seen = 0.0, 0, 0
         bar = tqdm(
             batches(*train, batch_size, generator if shuffle else None),
             total=steps, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
         )  # fmt: skip
-        for xb, yb in bar:
+        for i, (xb, yb) in enumerate(bar):
+            if max_batches is not None and i >= max_batches:
+                break
             if augment is not None:
                 xb = augment(xb, generator)
-            xb, yb = xb.to(device), yb.to(device)
+            xb, yb = xb.to(device, memory_format=layout), yb.to(device)
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb)
             optimizer.zero_grad()
@@ -158,12 +172,14 @@ def fit(
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
         train_seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
         test_loss, test_acc = evaluate(model, *test, device=device)
         history.train_loss.append(total / seen)
         history.train_acc.append(correct / seen)
         history.test_loss.append(test_loss)
         history.test_acc.append(test_acc)
         history.seconds.append(train_seconds)
+        history.cpu_seconds.append(cpu_seconds)
         if on_epoch is not None:
             on_epoch(epoch, history)
     return history

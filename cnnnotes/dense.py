@@ -1,0 +1,128 @@
+"""A convolution written as the dense layer it is: one big, sparse, shared weight matrix.
+
+For one example ``x`` of shape ``(D, H, W)`` and a weight of shape ``(N, D, F_h, F_w)``,
+:func:`conv_as_matrix` returns the matrix ``M`` of shape ``(N·H'·W', D·H·W)`` with
+
+    ``M @ x.flatten() == F.conv2d(x, weight, stride=S, padding=P).flatten()``
+
+(rows and columns in PyTorch's row-major order). Row ``(n, i, j)`` holds the
+filter ``weight[n]`` at the place its window covers, and zeros elsewhere:
+
+    ``M[(n, i, j), (d, r, c)] = weight[n, d, r − i·S + P, c − j·S + P]``
+
+when both kernel indices are in range, else 0. Taps that fall on the zero
+padding have no column, so they simply vanish. :func:`conv_as_linear` wraps the
+matrix (and the bias, repeated over positions) in an ``nn.Linear``.
+
+Arguments are validated: ``TypeError`` for a wrong type, ``ValueError`` for a
+wrong value, each naming what it got and what is allowed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from cnnnotes.shapes import _pair, _window_count
+
+__all__ = ["conv_as_linear", "conv_as_matrix"]
+
+Pair = int | tuple[int, int]
+
+
+def _weight(weight: object) -> Tensor:
+    """Check that ``weight`` is a floating-point ``(N, D, F_h, F_w)`` tensor."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(
+            f"weight must be a torch.Tensor of shape (N, D, F_h, F_w), got {type(weight).__name__}"
+        )
+    if not weight.is_floating_point():
+        raise TypeError(
+            f"weight must be a floating-point tensor (e.g. torch.float32), got {weight.dtype}"
+        )
+    if weight.ndim != 4:
+        raise ValueError(
+            "weight must have shape (N, D, F_h, F_w) = (out_channels, in_channels, kh, kw), "
+            f"got {weight.ndim} dims {tuple(weight.shape)}"
+        )
+    if weight.numel() == 0:
+        raise ValueError(f"weight must not be empty, got shape {tuple(weight.shape)}")
+    return weight
+
+
+def conv_as_matrix(weight: Tensor, input_size: Pair, stride: Pair = 1, padding: Pair = 0) -> Tensor:
+    """The ``(N·H'·W') × (D·H·W)`` matrix of ``F.conv2d(·, weight, None, stride, padding)``.
+
+    ``input_size`` is ``H`` (square input) or ``(H, W)``; ``stride`` and ``padding`` are
+    ints or ``(h, w)`` pairs, as in ``nn.Conv2d``. The result has the dtype and device
+    of ``weight`` and is differentiable with respect to it.
+
+    A 1×2 filter ``[a, b] = [1, 2]`` on a 1×3 input has two outputs, ``a·x0 + b·x1`` and
+    ``a·x1 + b·x2``; with ``padding=(0, 1)`` a third and fourth appear at the edges:
+
+    >>> conv_as_matrix(torch.tensor([[[[1.0, 2.0]]]]), (1, 3))
+    tensor([[1., 2., 0.],
+            [0., 1., 2.]])
+    >>> conv_as_matrix(torch.tensor([[[[1.0, 2.0]]]]), (1, 3), padding=(0, 1))
+    tensor([[2., 0., 0.],
+            [1., 2., 0.],
+            [0., 1., 2.],
+            [0., 0., 1.]])
+    """
+    w = _weight(weight)
+    n, d, fh, fw = w.shape
+    h, wd = _pair(input_size, "input_size", 1)
+    sh, sw = _pair(stride, "stride", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    oh = _window_count(h, fh, sh, ph, 1, where=" (height)")  # raises if the kernel is too big
+    ow = _window_count(wd, fw, sw, pw, 1, where=" (width)")
+
+    dev = w.device
+    # Every (output position, kernel tap) pair: input row r = i·S + u − P, column c = j·S + v − P.
+    rows = torch.arange(oh, device=dev)[:, None] * sh + torch.arange(fh, device=dev) - ph
+    cols = torch.arange(ow, device=dev)[:, None] * sw + torch.arange(fw, device=dev) - pw
+    r = rows[:, None, :, None]  # (oh, 1, fh, 1)
+    c = cols[None, :, None, :]  # (1, ow, 1, fw)
+    inside = (r >= 0) & (r < h) & (c >= 0) & (c < wd)  # (oh, ow, fh, fw); padding taps: False
+
+    out_idx = torch.arange(n * oh * ow, device=dev).reshape(n, 1, oh, ow, 1, 1)
+    in_idx = torch.arange(d, device=dev).reshape(1, d, 1, 1, 1, 1) * (h * wd) + (r * wd + c)
+    shape = (n, d, oh, ow, fh, fw)
+    mask = inside.expand(shape)
+    values = w[:, :, None, None, :, :].expand(shape)[mask]
+    m = w.new_zeros(n * oh * ow, d * h * wd)
+    return m.index_put((out_idx.expand(shape)[mask], in_idx.expand(shape)[mask]), values)
+
+
+def conv_as_linear(conv: nn.Conv2d, input_size: Pair) -> nn.Linear:
+    """An ``nn.Linear`` that computes ``conv`` on flattened ``(D, H, W)`` inputs.
+
+    Its weight is :func:`conv_as_matrix` of ``conv.weight``; its bias repeats each
+    filter's bias at all ``H'·W'`` positions. Only plain convolutions are allowed
+    (``groups=1``, ``dilation=1``, zero padding given as numbers).
+
+    >>> conv = nn.Conv2d(1, 2, 3, padding=1)
+    >>> dense = conv_as_linear(conv, 4)
+    >>> dense.in_features, dense.out_features
+    (16, 32)
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
+        raise ValueError(
+            "conv_as_linear handles groups=1, dilation=1 and padding_mode='zeros' only, got "
+            f"groups={conv.groups}, dilation={conv.dilation}, padding_mode={conv.padding_mode!r}"
+        )
+    if isinstance(conv.padding, str):
+        raise ValueError(
+            f"conv.padding must be numbers, got {conv.padding!r}; "
+            "build the layer with padding=P instead of a string"
+        )
+    with torch.no_grad():
+        m = conv_as_matrix(conv.weight, input_size, conv.stride, conv.padding)
+        dense = nn.Linear(m.shape[1], m.shape[0], bias=conv.bias is not None)
+        dense = dense.to(device=m.device, dtype=m.dtype)
+        dense.weight.copy_(m)
+        if conv.bias is not None:
+            dense.bias.copy_(conv.bias.repeat_interleave(m.shape[0] // conv.out_channels))
+    return dense

@@ -1,0 +1,249 @@
+"""Looking inside a trained network: feature maps, top-activating images, filter statistics.
+
+:func:`feature_maps` records layer outputs with forward hooks (removed
+afterwards); :func:`top_activating` ranks images by a channel's
+:func:`mean_activations`; :func:`dc_share` says how much of a filter is a plain
+average (1) rather than an edge/texture detector (0); :func:`scatter_ratio`
+and :func:`nearest_mean_accuracy` say how well features separate the classes.
+Nothing here changes a model's weights or its train/eval mode. Bad arguments
+raise ``TypeError`` or ``ValueError`` naming what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "class_means",
+    "dc_share",
+    "feature_maps",
+    "mean_activations",
+    "nearest_mean_accuracy",
+    "scatter_ratio",
+    "top_activating",
+]
+
+
+def _what(obj: object) -> str:
+    return f"{obj.dtype} {tuple(obj.shape)}" if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def _images(x: object) -> Tensor:
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a float tensor batch, e.g. (N, C, H, W), got {_what(x)}")
+    return x
+
+
+def feature_maps(model: nn.Module, x: Tensor, layer_names: Sequence[str]) -> dict[str, Tensor]:
+    """Run ``model(x)`` once and return the outputs of the named sub-modules.
+
+    Names are those of ``model.named_modules()`` (``"conv1"``, ``"0"``,
+    ``"block.conv"``…). The outputs are detached and computed without gradients;
+    the hooks are removed even if the forward pass fails, and the model keeps its
+    mode (call ``model.eval()`` first for inference behaviour). A module that
+    runs more than once per forward pass (one ``nn.ReLU`` reused after every
+    layer) has no single output, so asking for it raises ``ValueError``.
+
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+    ...     _ = net[0].bias.zero_()
+    >>> maps = feature_maps(net, torch.tensor([[1.0, -2.0]]), ["0", "1"])
+    >>> maps["0"], maps["1"]
+    (tensor([[ 1., -2.,  1.]]), tensor([[1., 0., 1.]]))
+    >>> feature_maps(net, torch.zeros(1, 2), ["fc"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown layer name 'fc'; this model has '0', '1', '2'
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = _images(x)
+    if isinstance(layer_names, str) or not isinstance(layer_names, Sequence):
+        raise TypeError(
+            f"layer_names must be a list of module names such as ['conv1'], got {layer_names!r}"
+        )
+    names = list(layer_names)
+    if not names:
+        raise ValueError("layer_names is empty; give at least one module name")
+    modules = dict(model.named_modules())
+    available = ", ".join(repr(n) for n in modules if n)
+    for name in names:
+        if not isinstance(name, str) or not name or name not in modules:
+            raise ValueError(f"unknown layer name {name!r}; this model has {available}")
+        if names.count(name) > 1:
+            raise ValueError(f"layer_names repeats {name!r}: {names}")
+    outputs: dict[str, list[object]] = {name: [] for name in names}
+
+    def recorder(name: str):  # a hook gets (module, inputs, output)
+        return lambda _module, _inputs, output: outputs[name].append(output)
+
+    handles = [modules[name].register_forward_hook(recorder(name)) for name in names]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, outs in outputs.items():
+        if len(outs) != 1:
+            raise ValueError(
+                f"layer {name!r} ran {len(outs)} times in one forward pass, so it has no single "
+                "output; hook the layer before it and apply this one yourself"
+            )
+        if not isinstance(outs[0], Tensor):
+            raise TypeError(f"layer {name!r} returned {type(outs[0]).__name__}, not a Tensor")
+    return {name: outs[0].detach() for name, outs in outputs.items()}
+
+
+def mean_activations(
+    model: nn.Module, x: Tensor, layer: str, *, relu: bool = False, batch_size: int = 500
+) -> Tensor:
+    """``(N, C)``: each image's mean over positions of each channel of ``layer``'s output.
+
+    ``relu=True`` applies a ReLU first (for models that reuse one ReLU module).
+
+    >>> x = torch.tensor([[[1.0, 1.0]], [[3.0, -1.0]], [[0.0, 4.0]]])  # (3, 1, 2)
+    >>> mean_activations(nn.Sequential(nn.Identity()), x, "0", relu=True)
+    tensor([[1.0000],
+            [1.5000],
+            [2.0000]])
+    """
+    x = _images(x)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    parts = []
+    for start in range(0, len(x), batch_size):
+        out = feature_maps(model, x[start : start + batch_size], [layer])[layer]
+        if out.ndim < 2:
+            raise ValueError(f"layer {layer!r} gives shape {tuple(out.shape)}, no channel axis")
+        act = out.clamp(min=0) if relu else out
+        parts.append(act.reshape(*act.shape[:2], -1).mean(dim=2))
+    return torch.cat(parts)
+
+
+def top_activating(
+    model: nn.Module,
+    x: Tensor,
+    layer: str,
+    channel: int | Sequence[int],
+    k: int,
+    *,
+    relu: bool = False,
+    batch_size: int = 500,
+) -> tuple[Tensor, Tensor]:
+    """The ``k`` images of ``x`` with the largest :func:`mean_activations` of ``channel``.
+
+    Returns ``(indices, scores)``, highest first, ties in the order of ``x``:
+    shape ``(k,)`` for one channel, ``(len(channel), k)`` for a list of channels
+    (one forward pass serves them all).
+
+    >>> net = nn.Sequential(nn.Identity())
+    >>> x = torch.tensor([[[1.0, 1.0]], [[3.0, -1.0]], [[0.0, 4.0]]])  # (3, 1, 2)
+    >>> top_activating(net, x, "0", channel=0, k=2)
+    (tensor([2, 0]), tensor([2., 1.]))
+    >>> top_activating(net, x, "0", channel=[0], k=2, relu=True)
+    (tensor([[2, 1]]), tensor([[2.0000, 1.5000]]))
+    """
+    single = not isinstance(channel, Sequence)
+    channels = [channel] if single else list(channel)
+    for value, name, low in ((k, "k", 1), *((c, "channel", 0) for c in channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if not channels or k > len(_images(x)):
+        raise ValueError(f"need at least one channel and k <= {len(x)} images, got k = {k}")
+    scores = mean_activations(model, x, layer, relu=relu, batch_size=batch_size)
+    if max(channels) >= scores.shape[1]:
+        raise ValueError(f"channel must be < {scores.shape[1]} for {layer!r}, got {max(channels)}")
+    chosen = scores[:, channels].T  # (channels, N)
+    order = torch.sort(chosen, dim=1, descending=True, stable=True).indices[:, :k]
+    top = torch.gather(chosen, 1, order)
+    return (order[0], top[0]) if single else (order, top)
+
+
+def dc_share(filters: Tensor) -> Tensor:
+    """For each filter ``w`` (a row of ``filters``), ``(Σw)² / (n·Σw²)`` with ``n`` weights.
+
+    This is the share of ``‖w‖²`` in the constant part ``mean(w)·1``: 0 for a
+    zero-sum filter (edges, Laplacian), 1 for a constant one (box blur). The
+    first dimension indexes filters, e.g. a conv weight ``(out, in, kh, kw)``;
+    an all-zero filter gets 0.
+
+    >>> dc_share(torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [2.0, 0.0, 0.0]]))
+    tensor([1.0000, 0.0000, 0.3333])
+    """
+    if not isinstance(filters, Tensor) or not filters.is_floating_point() or filters.ndim < 2:
+        raise TypeError(f"filters must be a float tensor (out, in, kh, kw), got {_what(filters)}")
+    w = filters.detach().reshape(len(filters), -1)
+    energy = (w * w).sum(dim=1)
+    dc = w.sum(dim=1) ** 2 / w.shape[1]
+    return torch.where(energy > 0, dc / energy.clamp(min=torch.finfo(w.dtype).tiny), 0.0)
+
+
+def _features(f: object, y: object) -> tuple[Tensor, Tensor]:
+    if not isinstance(f, Tensor) or not f.is_floating_point() or f.ndim != 2:
+        raise TypeError(f"features must be a 2-D float tensor (samples, features), got {_what(f)}")
+    if not isinstance(y, Tensor) or y.dtype != torch.int64 or y.ndim != 1:
+        raise TypeError("labels must be a 1-D torch.int64 tensor of class indices")
+    if len(y) != len(f) or len(y) == 0 or int(y.min()) < 0:
+        raise ValueError(f"{len(f)} feature rows but {len(y)} labels (non-empty, >= 0 needed)")
+    return f.detach(), y
+
+
+def class_means(features: Tensor, labels: Tensor) -> Tensor:
+    """The mean feature vector of each class ``0..max(labels)``: ``(classes, features)``.
+
+    >>> class_means(torch.tensor([[0.0, 2.0], [2.0, 4.0], [5.0, 5.0]]), torch.tensor([0, 0, 1]))
+    tensor([[1., 3.],
+            [5., 5.]])
+    """
+    f, y = _features(features, labels)
+    counts = torch.bincount(y)
+    if bool((counts == 0).any()):
+        missing = torch.nonzero(counts == 0)[:, 0].tolist()
+        raise ValueError(f"classes {missing} have no samples, so they have no mean")
+    sums = torch.zeros(len(counts), f.shape[1], dtype=f.dtype).index_add_(0, y, f)
+    return sums / counts[:, None].to(f.dtype)
+
+
+def scatter_ratio(features: Tensor, labels: Tensor) -> float:
+    """Between-class over within-class scatter, ``B / W`` (trace form, per sample).
+
+    ``B = (1/n) Σ_c n_c ‖μ_c − μ‖²`` and ``W = (1/n) Σ_i ‖x_i − μ_{y_i}‖²``; their
+    sum is the total variance. Large means tight, well-separated classes; the
+    ratio does not change when all features are scaled by the same factor.
+
+    >>> scatter_ratio(torch.tensor([[0.0], [2.0], [10.0], [12.0]]), torch.tensor([0, 0, 1, 1]))
+    25.0
+    """
+    f, y = _features(features, labels)
+    means = class_means(f, y)
+    within = ((f - means[y]) ** 2).sum(dim=1).mean()
+    centred = means - f.mean(dim=0)
+    between = (torch.bincount(y).to(f.dtype) * (centred**2).sum(dim=1)).sum() / len(f)
+    if within == 0:
+        raise ValueError("every class is a single point (within-class scatter 0): ratio undefined")
+    return float(between / within)
+
+
+def nearest_mean_accuracy(features: Tensor, labels: Tensor, means: Tensor) -> float:
+    """Share of samples whose nearest class mean (Euclidean) is their own class's.
+
+    ``means`` is ``(classes, features)``, e.g. :func:`class_means` of other samples.
+
+    >>> means = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    >>> nearest_mean_accuracy(torch.tensor([[1.0, 1.0], [3.0, 0.0], [1.0, 0.0]]),
+    ...                       torch.tensor([0, 1, 1]), means)
+    0.6666666666666666
+    """
+    f, y = _features(features, labels)
+    if not isinstance(means, Tensor) or means.ndim != 2 or means.shape[1] != f.shape[1]:
+        raise ValueError(f"means must have shape (classes, {f.shape[1]}), got {_what(means)}")
+    if int(y.max()) >= len(means):
+        raise ValueError(f"labels go up to {int(y.max())} but there are {len(means)} means")
+    diff = f.to(means.dtype)[:, None, :] - means[None, :, :]
+    dist = (diff * diff).sum(dim=2)  # squared distances, exact (cdist may use a matmul shortcut)
+    return float((dist.argmin(dim=1) == y).double().mean())

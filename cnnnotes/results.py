@@ -1,0 +1,74 @@
+"""Results of long runs, stored as JSON data files with their provenance.
+
+The chapters read what ``scripts/experiments.py`` measured (a seed band, the
+ablation table, the side-by-side benchmark) instead of re-running hours of
+training. Every file records the command that wrote it, the library versions,
+the machine and the date, and :func:`load` refuses a file without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnnotes import __version__
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "book" / "data"
+"""Where the data files live (``book/data`` in the repository)."""
+
+PROVENANCE_KEYS = ("command", "versions", "machine", "threads", "date")
+
+
+def provenance(command: list[str] | None = None) -> dict[str, Any]:
+    """Who wrote a result: command line, versions, machine, thread count, UTC date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "command": " ".join(command if command is not None else sys.argv),
+        "versions": {
+            "cnnnotes": __version__,
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+        },
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "cuda": torch.cuda.is_available()},
+        "threads": torch.get_num_threads(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save(name: str, payload: dict[str, Any], command: list[str] | None = None) -> Path:
+    """Write ``book/data/<name>.json`` with ``payload`` and its provenance, atomically."""
+    if not name.isidentifier():
+        raise ValueError(f"result name must be an identifier, got {name!r}")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"provenance": provenance(command), **payload}, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load(name: str) -> dict[str, Any]:
+    """Read ``book/data/<name>.json``; raise if it is missing or has no provenance."""
+    path = DATA_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: run `python scripts/experiments.py {name}` to produce it"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    missing = [k for k in PROVENANCE_KEYS if k not in data.get("provenance", {})]
+    if missing:
+        raise ValueError(f"{path} lacks provenance fields {missing}; regenerate it")
+    return data
