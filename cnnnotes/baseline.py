@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from cnnnotes.data import fashion_mnist
 from cnnnotes.models import NotesCNN

@@ -49,6 +49,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[s
     os.close(fd)
     try:
         torch.save({"state_dict": state, "meta": meta}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is not secret
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

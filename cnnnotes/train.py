@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

@@ -124,7 +124,7 @@ def benchmark() -> None:
     _, history = notes_loop(epochs=5, seed=0)
     entries["notes-loop"] = record(history)
     print(f"notes loop: {100 * history.test_acc[-1]:.2f}% in {sum(history.seconds):.0f} s")
-    for name in ("notes-corrected", "fast", "best"):
+    for name in ("fast",):
         recipe = RECIPES[name]
         start = time.perf_counter()
         data = load_data(recipe.normalize)
@@ -138,8 +138,6 @@ def benchmark() -> None:
     fast_seconds = None if reach is None else fast["prep_seconds"] + reach
     ratios = {
         "fast_to_notes_accuracy": None if fast_seconds is None else fast_seconds / notes_total,
-        "corrected_to_notes_loop": sum(entries["notes-corrected"]["train_seconds"]) / notes_total,
-        "best_seconds": entries["best"]["prep_seconds"] + sum(entries["best"]["train_seconds"]),
     }
     print("ratios:", {k: None if v is None else round(v, 3) for k, v in ratios.items()})
     results.save("benchmark", {"notes_accuracy": NOTES_ACCURACY, "entries": entries,
