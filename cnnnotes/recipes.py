@@ -67,6 +67,7 @@ RECIPES: dict[str, Recipe] = {
         lr=2e-3,
         batch_size=128,
         schedule="onecycle",
+        channels_last=True,
     ),
     # The improving chapter's best: a wider, deeper net with batch norm, augmentation,
     # a one-cycle schedule and weight decay.

@@ -94,7 +94,7 @@ def study(seeds: list[int], jobs: int) -> None:
     band = [by_task[(name, seed)] for name in ("notes-original", "notes-corrected")
             for seed in seeds]  # fmt: skip
     results.save("band", {"seeds": seeds, "threads_per_run": 1, "runs": [
-        {"recipe": d["key"], **{k: v for k, v in d.items() if k != "key"}} for d in band
+        {"name": d["key"], **{k: v for k, v in d.items() if k != "key"}} for d in band
     ]})  # fmt: skip
     alias = {"original": "notes-original", "corrected": "notes-corrected"}
     rows = []
