@@ -74,19 +74,27 @@ def _block(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def wide_cnn(width: int = 32, dropout: float = 0.3) -> nn.Sequential:
-    """A deeper, wider VGG-style net: three stages of 3×3 convolutions with batch norm.
+def wide_cnn(width: int = 32, dropout: float = 0.25) -> nn.Sequential:
+    """A deeper VGG-style net: two stages of two 3×3 convolutions with batch norm, then a
+    dense head.
 
-    28×28 → (conv)·2 → pool → 14×14 → (conv)·2 → pool → 7×7 → conv → global average pool.
+    28×28 → (conv w)·2 → pool → 14×14 → (conv 2w)·2 → pool → 7×7 → flatten → fc 256 →
+    dropout → fc 10. With ``width=32`` it has 19 M multiply-adds per image (the notes'
+    net: 16 M) but half the parameters, because fc1 sees 2w·7·7 = 3136 values, not 12544.
+
+    >>> sum(p.numel() for p in wide_cnn().parameters())
+    870826
     """
-    if not isinstance(width, int) or width < 1:
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be an int >= 1, got {width!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     w = width
     return nn.Sequential(
         *_block(1, w), *_block(w, w), nn.MaxPool2d(2),
         *_block(w, 2 * w), *_block(2 * w, 2 * w), nn.MaxPool2d(2),
-        *_block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Dropout(dropout), nn.Linear(4 * w, 10),
+        nn.Flatten(), nn.Linear(2 * w * 7 * 7, 256), nn.ReLU(),
+        nn.Dropout(dropout), nn.Linear(256, 10),
     )  # fmt: skip
 
 

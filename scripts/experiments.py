@@ -3,6 +3,8 @@
     python scripts/experiments.py study       # seed band + ablation -> band.json, ablation.json
     python scripts/experiments.py benchmark   # notes' loop vs our recipes, side by side
     python scripts/experiments.py all
+    python scripts/experiments.py study --rows wide best   # re-run some ablation rows only
+    python scripts/experiments.py band --recipes notes-corrected --seeds 3 4 5  # add seeds
 
 `study` trains many independent runs, each on ONE thread, `--jobs` at a time; each
 run's time is its process CPU time, which hardly depends on the other jobs.
@@ -42,7 +44,7 @@ ABLATION: list[tuple[str, str, Recipe]] = [
     ("onecycle", "corrected + one-cycle learning rate", CORRECTED.with_(schedule="onecycle")),
     ("pool-first", "pool before conv2 (+ batch norm)", CORRECTED.with_(model="pool-first")),
     ("wide", "wider, deeper VGG-style net", CORRECTED.with_(model="wide", batch_size=128)),
-    ("best", "wide + augmentation + one-cycle + weight decay, 15 epochs", RECIPES["best"]),
+    ("best", "wide + augmentation + one-cycle + weight decay, 20 epochs", RECIPES["best"]),
 ]  # fmt: skip
 
 
@@ -80,29 +82,93 @@ def train_one(task: tuple[str, Recipe, int]) -> dict[str, object]:
     return {"key": key, "seed": seed, "recipe": recipe.as_dict(), **record(history)}
 
 
+def ablation_row(key: str, label: str, recipe: Recipe, run_: dict[str, object]) -> dict:
+    return {**run_, "key": key, "label": label, "params": params(recipe.model),
+            "macs": macs_per_example(recipe.model)}  # fmt: skip
+
+
 def study(seeds: list[int], jobs: int) -> None:
     """The seed band of the notes' and the corrected recipe, and the ablation rows."""
     tasks = [(name, RECIPES[name], seed) for name in ("notes-original", "notes-corrected")
              for seed in seeds]  # fmt: skip
     tasks += [(key, recipe, 0) for key, _, recipe in ABLATION
               if key not in ("original", "corrected")]  # fmt: skip
-    tasks.sort(key=lambda t: -t[1].epochs)  # longest first: the pool finishes sooner
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        done = list(pool.map(train_one, tasks))
-    by_task = {(d["key"], d["seed"]): d for d in done}
+    by_task = run_all(tasks, jobs)
     band = [by_task[(name, seed)] for name in ("notes-original", "notes-corrected")
             for seed in seeds]  # fmt: skip
     results.save("band", {"seeds": seeds, "threads_per_run": 1, "runs": [
         {"name": d["key"], **{k: v for k, v in d.items() if k != "key"}} for d in band
     ]})  # fmt: skip
     alias = {"original": "notes-original", "corrected": "notes-corrected"}
-    rows = []
-    for key, label, recipe in ABLATION:
-        d = by_task[(alias.get(key, key), 0)]
-        rows.append({**d, "key": key, "label": label, "params": params(recipe.model),
-                     "macs": macs_per_example(recipe.model)})  # fmt: skip
+    rows = [ablation_row(key, label, recipe, by_task[(alias.get(key, key), 0)])
+            for key, label, recipe in ABLATION]  # fmt: skip
     results.save("ablation", {"seed": 0, "threads_per_run": 1, "rows": rows})
+
+
+def update_rows(keys: list[str], jobs: int) -> None:
+    """Re-run some ablation rows (seed 0) and replace them in ablation.json.
+
+    Rows not re-run keep their numbers and get the provenance of the run that made
+    them, so every row still says which command, versions and date produced it.
+    """
+    known = {key: (label, recipe) for key, label, recipe in ABLATION}
+    unknown = [k for k in keys if k not in known or k in ("original", "corrected")]
+    if unknown:
+        allowed = ", ".join(k for k in known if k not in ("original", "corrected"))
+        raise SystemExit(
+            f"cannot re-run rows {unknown}; choose from {allowed} "
+            "(original and corrected come from the seed band: run `study`)"
+        )
+    old = results.load("ablation")
+    by_task = run_all([(key, known[key][1], 0) for key in keys], jobs)
+    fresh = results.provenance()
+    rows = []
+    for row in old["rows"]:
+        if row["key"] in keys:
+            label, recipe = known[row["key"]]
+            row = {**ablation_row(row["key"], label, recipe, by_task[(row["key"], 0)]),
+                   "provenance": fresh}  # fmt: skip
+        else:
+            row = {"provenance": old["provenance"], **row}
+        rows.append(row)
+    results.save("ablation", {"seed": 0, "threads_per_run": 1, "rows": rows})
+
+
+def add_seeds(names: list[str], seeds: list[int], jobs: int) -> None:
+    """Train more seeds of the band's recipes and add (or replace) them in band.json.
+
+    Runs already in the file keep their numbers and the provenance of the command
+    that made them; the new ones carry this command's provenance.
+    """
+    allowed = ("notes-original", "notes-corrected")
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise SystemExit(f"the band holds {', '.join(allowed)}; got {unknown}")
+    old = results.load("band")
+    by_task = run_all([(name, RECIPES[name], seed) for name in names for seed in seeds], jobs)
+    fresh = results.provenance()
+    runs = [{"name": name_of(r["recipe"]), "provenance": old["provenance"], **r}
+            for r in old["runs"] if (name_of(r["recipe"]), r["seed"]) not in by_task]  # fmt: skip
+    runs += [{"name": key, **{k: v for k, v in d.items() if k != "key"}, "provenance": fresh}
+             for (key, _), d in by_task.items()]  # fmt: skip
+    order = {name: i for i, name in enumerate(allowed)}
+    runs.sort(key=lambda r: (order[r["name"]], r["seed"]))
+    all_seeds = sorted({r["seed"] for r in runs})
+    results.save("band", {"seeds": all_seeds, "threads_per_run": 1, "runs": runs})
+
+
+def name_of(recorded: dict[str, object]) -> str:
+    """The RECIPES name of a recorded recipe dict (older files lack a "name" key)."""
+    return next(name for name, recipe in RECIPES.items() if recipe.as_dict() == recorded)
+
+
+def run_all(tasks: list[tuple[str, Recipe, int]], jobs: int) -> dict[tuple[str, int], dict]:
+    """Run one-thread training tasks ``jobs`` at a time; results by (key, seed)."""
+    tasks = sorted(tasks, key=lambda t: -t[1].epochs)  # longest first: the pool ends sooner
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        done = list(pool.map(train_one, tasks))
+    return {(d["key"], d["seed"]): d for d in done}
 
 
 def time_to(seconds: list[float], accuracies: list[float], target: float) -> float | None:
@@ -120,38 +186,49 @@ def time_to(seconds: list[float], accuracies: list[float], target: float) -> flo
 
 
 def benchmark() -> None:
+    """The notes' loop, then the fast and the best recipe, one after another, timed."""
     entries = {}
     _, history = notes_loop(epochs=5, seed=0)
     entries["notes-loop"] = record(history)
     print(f"notes loop: {100 * history.test_acc[-1]:.2f}% in {sum(history.seconds):.0f} s")
-    for name in ("fast",):
+    for name in ("fast", "best"):
         recipe = RECIPES[name]
         start = time.perf_counter()
         data = load_data(recipe.normalize)
         prep = time.perf_counter() - start
         _, history = run(recipe, seed=0, data=data)
-        entries[name] = {"prep_seconds": prep, **record(history)}
+        entries[name] = {"prep_seconds": prep, "recipe": recipe.as_dict(), **record(history)}
         print(f"{name}: {100 * history.test_acc[-1]:.2f}% in {prep + sum(history.seconds):.0f} s")
     notes_total = sum(entries["notes-loop"]["train_seconds"])
-    fast = entries["fast"]
+    fast, best = entries["fast"], entries["best"]
     reach = time_to(fast["train_seconds"], fast["test_acc"], NOTES_ACCURACY)
     fast_seconds = None if reach is None else fast["prep_seconds"] + reach
+    best_seconds = best["prep_seconds"] + sum(best["train_seconds"])
     ratios = {
         "fast_to_notes_accuracy": None if fast_seconds is None else fast_seconds / notes_total,
+        "best_to_notes_time": best_seconds / notes_total,
     }
     print("ratios:", {k: None if v is None else round(v, 3) for k, v in ratios.items()})
+    print(f"best: {best_seconds / 60:.1f} minutes of training, data preparation included")
     results.save("benchmark", {"notes_accuracy": NOTES_ACCURACY, "entries": entries,
-                               "ratios": ratios})  # fmt: skip
+                               "ratios": ratios, "best_minutes": best_seconds / 60})  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["study", "benchmark", "all"])
+    parser.add_argument("what", choices=["study", "band", "benchmark", "all"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel one-thread runs (study)")
     parser.add_argument("--threads", type=int, default=2, help="threads (benchmark)")
+    parser.add_argument("--rows", nargs="+", help="study: re-run only these ablation rows")
+    parser.add_argument("--recipes", nargs="+", default=["notes-original", "notes-corrected"],
+                        help="band: the recipes to add --seeds to")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.what in ("study", "all"):
+    if args.what == "band":
+        add_seeds(args.recipes, args.seeds, args.jobs)
+    elif args.what == "study" and args.rows:
+        update_rows(args.rows, args.jobs)
+    elif args.what in ("study", "all"):
         study(args.seeds, args.jobs)
     if args.what in ("benchmark", "all"):
         torch.set_num_threads(args.threads)
