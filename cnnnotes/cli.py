@@ -13,21 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from cnnnotes import __version__
 from cnnnotes.checkpoint import save_checkpoint
 from cnnnotes.data import DataCorruptError, DataNotFoundError
 from cnnnotes.models import MODELS
 from cnnnotes.recipes import RECIPES, Recipe, run
 from cnnnotes.repro import pick_device
+from cnnnotes.results import provenance
 
 
 def positive_int(text: str) -> int:
@@ -56,9 +54,11 @@ def parser() -> argparse.ArgumentParser:
         description="Train a CNN on FashionMNIST; write metrics.json and model.pt to --out.",
     )
     p.add_argument(
-        "--model", default="notes", choices=sorted(MODELS), help="network (default notes)"
+        "--model", choices=sorted(MODELS), help="network (default: the recipe's, else notes)"
     )
-    p.add_argument("--recipe", choices=sorted(RECIPES), help="start from a named recipe")
+    p.add_argument(
+        "--recipe", choices=sorted(RECIPES), help="start from a named recipe (default: corrected)"
+    )
     p.add_argument("--epochs", type=positive_int, help="passes over the training set (default 5)")
     p.add_argument("--batch-size", type=positive_int, help="default 64")
     p.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
@@ -118,27 +118,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error(problem)
     if args.threads:
         torch.set_num_threads(args.threads)
-    started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     try:
         model, history = run(recipe, seed=args.seed, device=device, progress=True)
     except (DataNotFoundError, DataCorruptError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    command = ["python -m cnnnotes.train", *(sys.argv[1:] if argv is None else argv)]
     meta = {
         "model": recipe.model,
         "recipe": recipe.as_dict(),
         "seed": args.seed,
         "device": str(device),
-        "threads": torch.get_num_threads(),
         "history": history.as_dict(),
         "test_acc": history.test_acc[-1],
         "seconds": time.perf_counter() - t0,
-        "command": "python -m cnnnotes.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "versions": {"cnnnotes": __version__, "torch": str(torch.__version__),
-                     "python": platform.python_version()},
-        "date": started.isoformat(timespec="seconds"),
-    }  # fmt: skip
+        **provenance(command),
+    }
     save_checkpoint(args.out / "model.pt", model, meta)
     tmp = args.out / ".metrics.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ truncated or interrupted file is reported instead of half-loaded.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import struct
@@ -97,18 +98,11 @@ def check_idx_header(header: bytes, stem: str, actual_size: int | None = None) -
             f"{stem}: holds {got_count} items of shape {tuple(got_shape)}, "
             f"expected {count} items of shape {shape}"
         )
-    expected_size = need + count * max(1, _prod(shape))
+    expected_size = need + count * max(1, math.prod(shape))
     if actual_size is not None and actual_size != expected_size:
         raise DataCorruptError(
             f"{stem}: file is {actual_size} bytes, expected {expected_size} (truncated or padded)"
         )
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    out = 1
-    for n in shape:
-        out *= n
-    return out
 
 
 def check_idx_file(path: str | os.PathLike[str]) -> None:

@@ -242,6 +242,8 @@ def nearest_mean_accuracy(features: Tensor, labels: Tensor, means: Tensor) -> fl
     f, y = _features(features, labels)
     if not isinstance(means, Tensor) or means.ndim != 2 or means.shape[1] != f.shape[1]:
         raise ValueError(f"means must have shape (classes, {f.shape[1]}), got {_what(means)}")
+    if not means.is_floating_point():
+        raise TypeError(f"means must be a floating-point tensor, got {means.dtype}")
     if int(y.max()) >= len(means):
         raise ValueError(f"labels go up to {int(y.max())} but there are {len(means)} means")
     diff = f.to(means.dtype)[:, None, :] - means[None, :, :]

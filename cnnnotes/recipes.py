@@ -44,6 +44,8 @@ class Recipe:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if self.schedule not in ("constant", "onecycle"):
             raise ValueError(f"schedule must be 'constant' or 'onecycle', got {self.schedule!r}")
 

@@ -64,8 +64,9 @@ def load(name: str) -> dict[str, Any]:
     """Read ``book/data/<name>.json``; raise if it is missing or has no provenance."""
     path = DATA_DIR / f"{name}.json"
     if not path.is_file():
+        command = "benchmark" if name == "benchmark" else "study"
         raise FileNotFoundError(
-            f"{path} is missing: run `python scripts/experiments.py {name}` to produce it"
+            f"{path} is missing: run `python scripts/experiments.py {command}` to produce it"
         )
     data = json.loads(path.read_text(encoding="utf-8"))
     missing = [k for k in PROVENANCE_KEYS if k not in data.get("provenance", {})]

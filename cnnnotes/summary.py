@@ -103,9 +103,9 @@ def _step(m: nn.Module, shape: Shape, where: str) -> tuple[Shape, int, int]:
     if isinstance(m, nn.Flatten):
         start, end = m.start_dim % len(shape), m.end_dim % len(shape)
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :]), 0, 0
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and shape[1] != m.num_features:
-        raise ValueError(f"{where} expects {m.num_features} channels, but gets shape {shape}")
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):  # a scale and a shift per channel
+        if shape[1] != m.num_features:
+            raise ValueError(f"{where} expects {m.num_features} channels, but gets shape {shape}")
         return shape, 2 * m.num_features if m.affine else 0, 0
     if isinstance(m, ELEMENTWISE):
         return shape, m.num_parameters if isinstance(m, nn.PReLU) else 0, 0

@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 
+def _check_cases(n_cases: object) -> None:
+    if not isinstance(n_cases, int) or isinstance(n_cases, bool) or n_cases < 1:
+        raise ValueError(f"n_cases must be an int >= 1, got {n_cases!r}")
+
+
 def _randint(g: torch.Generator, low: int, high: int) -> int:
     """One integer from ``low`` to ``high`` inclusive."""
     return int(torch.randint(low, high + 1, (1,), generator=g))
@@ -83,6 +88,7 @@ def sweep_output_sizes(n_cases: int = 10_000, seed: int = 0) -> tuple[int, int]:
     >>> sweep_output_sizes(100)
     (100, 0)
     """
+    _check_cases(n_cases)
     g, cases, bad = torch.Generator().manual_seed(seed), 0, 0
     while cases < n_cases:
         w, k, s = _randint(g, 1, 64), _randint(g, 1, 9), _randint(g, 1, 5)
@@ -105,6 +111,7 @@ def sweep_pool_sizes(n_cases: int = 10_000, seed: int = 0) -> tuple[int, int]:
     >>> sweep_pool_sizes(100)
     (100, 0)
     """
+    _check_cases(n_cases)
     g, bad = torch.Generator().manual_seed(seed), 0
     for _ in range(n_cases):
         w, k, s, p = _randint(g, 1, 32), _randint(g, 1, 7), _randint(g, 1, 7), _randint(g, 0, 3)
@@ -168,6 +175,7 @@ def sweep_receptive_fields(n_cases: int = 200, seed: int = 0) -> tuple[int, int]
     >>> sweep_receptive_fields(20)
     (20, 0)
     """
+    _check_cases(n_cases)
     g, bad = torch.Generator().manual_seed(seed), 0
     for _ in range(n_cases):
         layers, spec = _random_stack(g)
@@ -189,6 +197,7 @@ def sweep_conv2d(n_cases: int = 500, seed: int = 0) -> tuple[int, int]:
     >>> sweep_conv2d(20)
     (20, 0)
     """
+    _check_cases(n_cases)
     g, bad = torch.Generator().manual_seed(seed), 0
     for _ in range(n_cases):
         n, c, o = _randint(g, 1, 2), _randint(g, 1, 3), _randint(g, 1, 3)
@@ -210,6 +219,7 @@ def sweep_pool2d(n_cases: int = 500, seed: int = 0, kind: str = "max") -> tuple[
     >>> sweep_pool2d(20), sweep_pool2d(20, kind="avg")
     ((20, 0), (20, 0))
     """
+    _check_cases(n_cases)
     if kind not in ("max", "avg"):
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
     ours, theirs = (

@@ -113,7 +113,6 @@ def fit(
     progress: bool = True,
     max_batches: int | None = None,
     channels_last: bool = False,
-    on_epoch: Callable[[int, History], None] | None = None,
 ) -> History:
     """Train ``model`` with Adam (AdamW when ``weight_decay`` > 0) and cross-entropy.
 
@@ -131,6 +130,8 @@ def fit(
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if schedule not in ("constant", "onecycle"):
         raise ValueError(f"schedule must be 'constant' or 'onecycle', got {schedule!r}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device=device, memory_format=layout)
     if weight_decay > 0:
@@ -180,8 +181,6 @@ def fit(
         history.test_acc.append(test_acc)
         history.seconds.append(train_seconds)
         history.cpu_seconds.append(cpu_seconds)
-        if on_epoch is not None:
-            on_epoch(epoch, history)
     return history
 
 

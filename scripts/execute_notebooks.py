@@ -50,19 +50,13 @@ def execute(path: Path, timeout: int) -> None:
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    os.environ.clear()
-    os.environ.update(kernel_env())
     client.execute()
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)

@@ -23,12 +23,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from cnnnotes import results
 from cnnnotes.baseline import notes_loop
 from cnnnotes.models import build_model
 from cnnnotes.recipes import RECIPES, Recipe, load_data, run
+from cnnnotes.summary import layer_table
 from cnnnotes.train import History
 
 NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epochs
@@ -48,17 +48,10 @@ ABLATION: list[tuple[str, str, Recipe]] = [
 ]  # fmt: skip
 
 
-def macs_per_example(model_name: str) -> int:
-    """Multiply-accumulates of one forward pass (FlopCounterMode counts 2 FLOPs per MAC)."""
-    model = build_model(model_name).eval()
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, 1, 28, 28))
-    return counter.get_total_flops() // 2
-
-
-def params(model_name: str) -> int:
-    return sum(p.numel() for p in build_model(model_name).parameters())
+def size_and_cost(model_name: str) -> tuple[int, int]:
+    """Parameters and multiply-accumulates per 28×28 image, from the book's layer table."""
+    rows = layer_table(build_model(model_name), (1, 1, 28, 28))
+    return sum(r.params for r in rows), sum(r.macs for r in rows)
 
 
 def record(history: History) -> dict[str, object]:
@@ -76,31 +69,40 @@ def train_one(task: tuple[str, Recipe, int]) -> dict[str, object]:
     """One run on one thread (in a worker process)."""
     key, recipe, seed = task
     torch.set_num_threads(1)
-    _, history = run(recipe, seed=seed, data=load_data(recipe.normalize), progress=False)
+    _, history = run(recipe, seed=seed, progress=False)
     print(f"{key} seed {seed}: {100 * history.test_acc[-1]:.2f}% "
           f"in {sum(history.cpu_seconds):.0f} CPU s", flush=True)  # fmt: skip
     return {"key": key, "seed": seed, "recipe": recipe.as_dict(), **record(history)}
 
 
-def ablation_row(key: str, label: str, recipe: Recipe, run_: dict[str, object]) -> dict:
-    return {**run_, "key": key, "label": label, "params": params(recipe.model),
-            "macs": macs_per_example(recipe.model)}  # fmt: skip
+def ablation_row(key: str, label: str, recipe: Recipe, run_: dict, prov: dict) -> dict:
+    """One ablation row: a run's record, its model's size and cost, and its provenance."""
+    n_params, macs = size_and_cost(recipe.model)
+    return {**run_, "key": key, "label": label, "params": n_params, "macs": macs,
+            "provenance": prov}  # fmt: skip
+
+
+def band_run(run_: dict, prov: dict) -> dict:
+    """One band entry: a run's record under its recipe's name, with its provenance."""
+    return {"name": run_["key"], **{k: v for k, v in run_.items() if k != "key"},
+            "provenance": prov}  # fmt: skip
 
 
 def study(seeds: list[int], jobs: int) -> None:
     """The seed band of the notes' and the corrected recipe, and the ablation rows."""
+    if 0 not in seeds:
+        raise SystemExit(f"study needs seed 0 (the ablation rows use it), got seeds {seeds}")
     tasks = [(name, RECIPES[name], seed) for name in ("notes-original", "notes-corrected")
              for seed in seeds]  # fmt: skip
     tasks += [(key, recipe, 0) for key, _, recipe in ABLATION
               if key not in ("original", "corrected")]  # fmt: skip
     by_task = run_all(tasks, jobs)
-    band = [by_task[(name, seed)] for name in ("notes-original", "notes-corrected")
+    prov = results.provenance()
+    band = [band_run(by_task[(name, seed)], prov) for name in ("notes-original", "notes-corrected")
             for seed in seeds]  # fmt: skip
-    results.save("band", {"seeds": seeds, "threads_per_run": 1, "runs": [
-        {"name": d["key"], **{k: v for k, v in d.items() if k != "key"}} for d in band
-    ]})  # fmt: skip
+    results.save("band", {"seeds": seeds, "threads_per_run": 1, "runs": band})
     alias = {"original": "notes-original", "corrected": "notes-corrected"}
-    rows = [ablation_row(key, label, recipe, by_task[(alias.get(key, key), 0)])
+    rows = [ablation_row(key, label, recipe, by_task[(alias.get(key, key), 0)], prov)
             for key, label, recipe in ABLATION]  # fmt: skip
     results.save("ablation", {"seed": 0, "threads_per_run": 1, "rows": rows})
 
@@ -108,8 +110,8 @@ def study(seeds: list[int], jobs: int) -> None:
 def update_rows(keys: list[str], jobs: int) -> None:
     """Re-run some ablation rows (seed 0) and replace them in ablation.json.
 
-    Rows not re-run keep their numbers and get the provenance of the run that made
-    them, so every row still says which command, versions and date produced it.
+    Rows not re-run keep their numbers and their own provenance, so every row still
+    says which command, versions and date produced it.
     """
     known = {key: (label, recipe) for key, label, recipe in ABLATION}
     unknown = [k for k in keys if k not in known or k in ("original", "corrected")]
@@ -122,15 +124,8 @@ def update_rows(keys: list[str], jobs: int) -> None:
     old = results.load("ablation")
     by_task = run_all([(key, known[key][1], 0) for key in keys], jobs)
     fresh = results.provenance()
-    rows = []
-    for row in old["rows"]:
-        if row["key"] in keys:
-            label, recipe = known[row["key"]]
-            row = {**ablation_row(row["key"], label, recipe, by_task[(row["key"], 0)]),
-                   "provenance": fresh}  # fmt: skip
-        else:
-            row = {"provenance": old["provenance"], **row}
-        rows.append(row)
+    rows = [ablation_row(row["key"], *known[row["key"]], by_task[(row["key"], 0)], fresh)
+            if row["key"] in keys else row for row in old["rows"]]  # fmt: skip
     results.save("ablation", {"seed": 0, "threads_per_run": 1, "rows": rows})
 
 
@@ -147,19 +142,12 @@ def add_seeds(names: list[str], seeds: list[int], jobs: int) -> None:
     old = results.load("band")
     by_task = run_all([(name, RECIPES[name], seed) for name in names for seed in seeds], jobs)
     fresh = results.provenance()
-    runs = [{"name": name_of(r["recipe"]), "provenance": old["provenance"], **r}
-            for r in old["runs"] if (name_of(r["recipe"]), r["seed"]) not in by_task]  # fmt: skip
-    runs += [{"name": key, **{k: v for k, v in d.items() if k != "key"}, "provenance": fresh}
-             for (key, _), d in by_task.items()]  # fmt: skip
+    runs = [r for r in old["runs"] if (r["name"], r["seed"]) not in by_task]
+    runs += [band_run(d, fresh) for d in by_task.values()]
     order = {name: i for i, name in enumerate(allowed)}
     runs.sort(key=lambda r: (order[r["name"]], r["seed"]))
     all_seeds = sorted({r["seed"] for r in runs})
     results.save("band", {"seeds": all_seeds, "threads_per_run": 1, "runs": runs})
-
-
-def name_of(recorded: dict[str, object]) -> str:
-    """The RECIPES name of a recorded recipe dict (older files lack a "name" key)."""
-    return next(name for name, recipe in RECIPES.items() if recipe.as_dict() == recorded)
 
 
 def run_all(tasks: list[tuple[str, Recipe, int]], jobs: int) -> dict[tuple[str, int], dict]:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cnnnotes import ops
+from cnnnotes import ops, sweep
 from cnnnotes.check import (
     check_answer,
     check_conv2d,
@@ -257,3 +257,40 @@ def test_count_mismatches():
 )
 def test_empirical_receptive_field(layers, expected):
     assert empirical_receptive_field(layers) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "wrong", "call"),
+    [
+        ("conv_output_size", lambda *a: -1, lambda: sweep_output_sizes(50, seed=1)),
+        ("pool_output_size", lambda *a: -1, lambda: sweep_pool_sizes(50, seed=1)),
+        ("receptive_field", lambda layers: 0, lambda: sweep_receptive_fields(10, seed=1)),
+    ],
+)
+def test_sweeps_catch_a_wrong_formula(monkeypatch, target, wrong, call):
+    """A sweep that always reported 0 mismatches would prove nothing: plant a bug."""
+    monkeypatch.setattr(sweep, target, wrong)
+    cases, bad = call()
+    assert bad == cases
+
+
+@pytest.mark.parametrize(("kind", "name"), [("max", "max_pool2d"), ("avg", "avg_pool2d")])
+def test_sweeps_catch_a_wrong_op(monkeypatch, kind, name):
+    real_conv, real_pool = ops.conv2d, getattr(ops, name)
+    monkeypatch.setattr(ops, "conv2d", lambda *a: real_conv(*a) * 1.01)
+    monkeypatch.setattr(ops, name, lambda *a: real_pool(*a) + 0.01)
+    assert sweep_conv2d(20, seed=1) == (20, 20)
+    assert sweep_pool2d(20, seed=1, kind=kind) == (20, 20)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
+def test_sweeps_reject_bad_case_counts(bad):
+    for fn in (sweep_output_sizes, sweep_pool_sizes, sweep_receptive_fields, sweep_conv2d):
+        with pytest.raises(ValueError, match="n_cases must be an int >= 1"):
+            fn(bad)
+
+
+@pytest.mark.parametrize("tol", [-1, float("nan"), "0.1"])
+def test_check_answer_rejects_a_bad_tolerance(tol):
+    with pytest.raises(ValueError, match="tol must be a number >= 0"):
+        check_answer(13, 13, "width", tol=tol)

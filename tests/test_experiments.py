@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from cnnnotes import results
 from cnnnotes.models import MODELS, wide_cnn
 from cnnnotes.recipes import RECIPES, Recipe
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +109,16 @@ def test_wide_cnn_rejects_bad_arguments(kwargs: dict, message: str) -> None:
         wide_cnn(**kwargs)
 
 
+def test_study_needs_seed_zero(experiments, data_copy, monkeypatch) -> None:
+    monkeypatch.setattr(experiments, "run_all", fake_run_all)
+    with pytest.raises(SystemExit, match="study needs seed 0"):
+        experiments.study([1, 2], jobs=1)
+
+
 def test_data_files_are_valid_json_with_provenance() -> None:
-    for path in sorted(results.DATA_DIR.glob("*.json")):
+    paths = sorted(results.DATA_DIR.glob("*.json"))
+    assert {p.stem for p in paths} >= {"ablation", "band", "benchmark"}
+    for path in paths:
         data = json.loads(path.read_text(encoding="utf-8"))
         assert set(results.PROVENANCE_KEYS) <= set(data["provenance"]), path.name
 

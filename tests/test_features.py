@@ -247,6 +247,8 @@ def test_nearest_mean_accuracy_against_brute_force():
     ]
     assert nearest_mean_accuracy(f[150:], y[150:], means) == pytest.approx(sum(brute) / 150)
     assert nearest_mean_accuracy(means, torch.arange(4), means) == 1.0
+    with pytest.raises(TypeError, match="means must be a floating-point tensor"):
+        nearest_mean_accuracy(f, y, means.round().long())  # would truncate the features
 
 
 def test_class_statistics_errors():

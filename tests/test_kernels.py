@@ -179,7 +179,10 @@ def test_laplacian_is_zero_on_linear_ramps():
 
 def test_apply_kernel_keeps_dtype_and_converts_the_kernel():
     image = _rand(5, 5)
-    assert apply_kernel(image, sobel("x")).dtype == torch.float64
+    result = apply_kernel(image, sobel("x"))  # a float32 kernel on a float64 image
+    assert result.dtype == torch.float64
+    ref = F.conv2d(image[None, None], sobel("x").double()[None, None], padding=1)[0, 0]
+    torch.testing.assert_close(result, ref, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- clear errors

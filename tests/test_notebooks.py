@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 IGNORE_TAGS = {"nbval-ignore-output"}
 RAISES_TAGS = {"raises-exception", "nbval-raises-exception"}

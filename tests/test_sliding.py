@@ -156,7 +156,8 @@ def test_valid_and_full_padding_sizes(w, k, d):
     except RuntimeError:
         real_valid = None
     assert padding_for("valid", k, d) == (0, 0)
-    assert conv_height(w, k, 1, 0, d) == real_valid
+    ours = conv_output_size(w, k, 1, 0, d) if d * (k - 1) < w else None
+    assert ours == real_valid
     before, after = padding_for("full", k, d)
     assert before == after == d * (k - 1)
     assert conv_height(w, k, 1, before, d) == w + d * (k - 1)

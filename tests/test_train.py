@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 from torch import nn
 
 from cnnnotes import augment, cache, checkpoint, results
 from cnnnotes.baseline import notes_loop
+from cnnnotes.cli import parser as cli_parser
+from cnnnotes.cli import recipe_from
 from cnnnotes.models import MODELS, NotesCNN, build_model
 from cnnnotes.recipes import RECIPES, Recipe, load_data
 from cnnnotes.train import History, batches, evaluate, fit
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,7 @@ def test_fit_is_reproducible_and_restores_nothing_random(small) -> None:
         ({"epochs": 0}, "epochs must be an int >= 1"),
         ({"lr": 0.0}, "lr must be > 0"),
         ({"schedule": "cosine"}, "schedule must be 'constant' or 'onecycle'"),
+        ({"weight_decay": -1e-4}, "weight_decay must be >= 0"),
     ],
 )
 def test_fit_rejects_bad_arguments(small, kwargs: dict, match: str) -> None:
@@ -106,6 +108,16 @@ def test_unknown_model_and_bad_recipe() -> None:
         Recipe(epochs=0)
     with pytest.raises(ValueError, match="unknown model"):
         RECIPES["fast"].with_(model="vgg")
+    with pytest.raises(ValueError, match="weight_decay must be a number >= 0"):
+        Recipe(weight_decay=-0.1)
+
+
+def test_cli_recipe_keeps_its_model_unless_overridden() -> None:
+    args = cli_parser().parse_args(["--recipe", "best", "--out", "x"])
+    assert recipe_from(args) == RECIPES["best"]
+    args = cli_parser().parse_args(["--recipe", "best", "--model", "notes", "--out", "x"])
+    assert recipe_from(args) == RECIPES["best"].with_(model="notes")
+    assert recipe_from(cli_parser().parse_args(["--out", "x"])) == Recipe()
 
 
 def test_augmentation_keeps_shape_and_is_seeded() -> None:
@@ -166,8 +178,10 @@ def test_results_need_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (tmp_path / "bare.json").write_text(json.dumps({"value": 1}))
     with pytest.raises(ValueError, match="lacks provenance"):
         results.load("bare")
-    with pytest.raises(FileNotFoundError, match=r"scripts/experiments\.py"):
-        results.load("absent")
+    with pytest.raises(FileNotFoundError, match=r"scripts/experiments\.py study`"):
+        results.load("ablation")
+    with pytest.raises(FileNotFoundError, match=r"scripts/experiments\.py benchmark`"):
+        results.load("benchmark")
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from numbers import Real
 
 import torch
@@ -47,6 +47,8 @@ def check_answer(value: object, expected: float, name: str = "answer", *, tol: f
     >>> check_answer(12, 13, "output width")
     'Not yet: output width = 12, expected 13.'
     """
+    if not (isinstance(tol, Real) and tol >= 0):
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     got = _number(value)
     if isinstance(got, Real) and not isinstance(got, bool) and abs(got - expected) <= tol:
         return f"Correct: {name} = {got}."
@@ -84,6 +86,24 @@ def _check_scalars(
             return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}."
         count += 1
     return f"All {count:,} cases match PyTorch."
+
+
+def _check_tensors(
+    fn: Callable, cases: Iterable[tuple[str, tuple, torch.Tensor]], what: str
+) -> str:
+    """Call ``fn`` on each ``(case text, args, expected)`` (tensors passed as copies);
+    return the first failure or the all-clear message."""
+    count = 0
+    for case, args, expected in cases:
+        try:
+            got = fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+        except Exception as e:  # the learner's code may raise anything
+            return f"Your function raised {type(e).__name__}: {e} for {case}."
+        problem = _tensor_mismatch(got, expected, what)
+        if problem:
+            return f"Mismatch for {case}: {problem}."
+        count += 1
+    return f"All {count} cases match {what}."
 
 
 def _tensor_mismatch(got: object, expected: torch.Tensor, what: str) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from cnnnotes.check.core import _tensor_mismatch
+from cnnnotes.check.core import _check_tensors
 
 CONV_CASES: tuple[tuple[tuple[int, ...], tuple[int, ...], int, int], ...] = (
     ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
@@ -31,20 +31,19 @@ def check_conv2d(fn: Callable, *, seed: int = 0, bias_none: bool = False) -> str
     With ``bias_none=True`` every other case passes ``bias=None``.
     """
     g = torch.Generator().manual_seed(seed)
-    for i, (xs, ws, s, p) in enumerate(CONV_CASES):
-        x, w = torch.randn(xs, generator=g), torch.randn(ws, generator=g)
-        b = None if bias_none and i % 2 else torch.randn(ws[0], generator=g)
-        case = (
-            f"x {xs}, weight {ws}, bias {None if b is None else (ws[0],)}, stride={s}, padding={p}"
-        )
-        try:
-            got = fn(x.clone(), w.clone(), None if b is None else b.clone(), s, p)
-        except Exception as e:  # the learner's code may raise anything
-            return f"Your function raised {type(e).__name__}: {e} for {case}."
-        problem = _tensor_mismatch(got, F.conv2d(x, w, b, s, p), "F.conv2d")
-        if problem:
-            return f"Mismatch for {case}: {problem}."
-    return f"All {len(CONV_CASES)} cases match F.conv2d."
+
+    def cases():
+        for i, (xs, ws, s, p) in enumerate(CONV_CASES):
+            x, w = torch.randn(xs, generator=g), torch.randn(ws, generator=g)
+            b = None if bias_none and i % 2 else torch.randn(ws[0], generator=g)
+            bias = None if b is None else (ws[0],)
+            yield (
+                f"x {xs}, weight {ws}, bias {bias}, stride={s}, padding={p}",
+                (x, w, b, s, p),
+                F.conv2d(x, w, b, s, p),
+            )
+
+    return _check_tensors(fn, cases(), "F.conv2d")
 
 
 POOL_CASES: tuple[tuple[tuple[int, ...], int, int, int, float], ...] = (
@@ -66,17 +65,17 @@ def check_pool2d(fn: Callable, kind: str = "max", *, seed: int = 0) -> str:
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
     ref, what = (F.max_pool2d, "F.max_pool2d") if kind == "max" else (F.avg_pool2d, "F.avg_pool2d")
     g = torch.Generator().manual_seed(seed)
-    for xs, k, s, p, shift in POOL_CASES:
-        x = torch.randn(xs, generator=g) + shift
-        case = f"x {xs}, kernel_size={k}, stride={s}, padding={p}"
-        try:
-            got = fn(x.clone(), k, s, p)
-        except Exception as e:  # the learner's code may raise anything
-            return f"Your function raised {type(e).__name__}: {e} for {case}."
-        problem = _tensor_mismatch(got, ref(x, k, s, p), what)
-        if problem:
-            return f"Mismatch for {case}: {problem}."
-    return f"All {len(POOL_CASES)} cases match {what}."
+
+    def cases():
+        for xs, k, s, p, shift in POOL_CASES:
+            x = torch.randn(xs, generator=g) + shift
+            yield (
+                f"x {xs}, kernel_size={k}, stride={s}, padding={p}",
+                (x, k, s, p),
+                ref(x, k, s, p),
+            )
+
+    return _check_tensors(fn, cases(), what)
 
 
 def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0) -> str:
@@ -90,21 +89,19 @@ def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0
     from torchvision.transforms.functional import to_tensor
 
     g = torch.Generator().manual_seed(seed)
-    shapes = [(28, 28), (1, 1), (5, 7), (32, 16)] * 3
-    for i, shape in enumerate(shapes):
-        image = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
-        if i == 1:
-            image.fill_(255)  # the brightest pixel must map to exactly 1
-        expected = to_tensor(image.numpy())
-        case = f"a uint8 image of shape {shape}"
-        try:
-            got = fn(image.clone())
-        except Exception as e:  # the learner's code may raise anything
-            return f"Your function raised {type(e).__name__}: {e} for {case}."
-        problem = _tensor_mismatch(got, expected, "ToTensor")
-        if problem:
-            return f"Mismatch for {case}: {problem}."
-    return f"All {len(shapes)} cases match ToTensor."
+
+    def cases():
+        for i, shape in enumerate([(28, 28), (1, 1), (5, 7), (32, 16)] * 3):
+            image = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+            if i == 1:
+                image.fill_(255)  # the brightest pixel must map to exactly 1
+            yield (
+                f"a uint8 image of shape {shape}",
+                (image,),
+                to_tensor(image.numpy()),
+            )
+
+    return _check_tensors(fn, cases(), "ToTensor")
 
 
 def check_normalize(
@@ -121,15 +118,15 @@ def check_normalize(
 
     g = torch.Generator().manual_seed(seed)
     stats = [(0.286, 0.353), (0.5, 0.5), (0.0, 1.0), (0.1307, 0.3081), (0.9, 0.05)] * 2
-    for i, (mean, std) in enumerate(stats):
-        shape = (2 + i % 3, 1, 28 - i, 28)
-        x = torch.rand(shape, generator=g)
-        case = f"x {shape}, mean {mean}, std {std}"
-        try:
-            got = fn(x.clone(), mean, std)
-        except Exception as e:  # the learner's code may raise anything
-            return f"Your function raised {type(e).__name__}: {e} for {case}."
-        problem = _tensor_mismatch(got, Normalize((mean,), (std,))(x), "Normalize")
-        if problem:
-            return f"Mismatch for {case}: {problem}."
-    return f"All {len(stats)} cases match transforms.Normalize."
+
+    def cases():
+        for i, (mean, std) in enumerate(stats):
+            shape = (2 + i % 3, 1, 28 - i, 28)
+            x = torch.rand(shape, generator=g)
+            yield (
+                f"x {shape}, mean {mean}, std {std}",
+                (x, mean, std),
+                Normalize((mean,), (std,))(x),
+            )
+
+    return _check_tensors(fn, cases(), "transforms.Normalize")
