@@ -90,12 +90,23 @@ def load_data(
     normalize: bool, root: str | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """Train and test tensors, standardised with the training set's statistics if asked."""
-    x_train, y_train = as_tensors(fashion_mnist(train=True, root=root))
-    x_test, y_test = as_tensors(fashion_mnist(train=False, root=root))
-    if normalize:
-        mean, std = channel_stats(x_train)
-        x_train, x_test = standardize(x_train, mean, std), standardize(x_test, mean, std)
-    return (x_train, y_train), (x_test, y_test)
+    train = as_tensors(fashion_mnist(train=True, root=root))
+    test = as_tensors(fashion_mnist(train=False, root=root))
+    return normalized(train, test) if normalize else (train, test)
+
+
+def normalized(
+    train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Both splits standardised with the *training* set's mean and std (labels unchanged).
+
+    >>> x = torch.tensor([[0.0], [2.0]])
+    >>> (xn, _), (tn, _) = normalized((x, torch.tensor([0, 1])), (x + 1, torch.tensor([1, 0])))
+    >>> xn.flatten().tolist(), tn.flatten().tolist()
+    ([-0.7071067690849304, 0.7071067690849304], [0.0, 1.4142135381698608])
+    """
+    mean, std = channel_stats(train[0])
+    return (standardize(train[0], mean, std), train[1]), (standardize(test[0], mean, std), test[1])
 
 
 def run(
