@@ -155,6 +155,38 @@ def test_ops_do_not_call_functional(monkeypatch):
     ops.convolve2d(torch.randn(4, 4), torch.randn(2, 3))
 
 
+def test_ops_run_no_library_convolution_or_pooling_kernel():
+    """Below the Python names: record the ATen operators the ops really execute."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    with Recorder() as rec:
+        ops.conv2d(x, w, torch.randn(3), stride=2, padding=1, dilation=2)
+        ops.im2col(x, 2)
+        ops.max_pool2d(x, 3, 1, 1)
+        ops.avg_pool2d(x, 3, 1, 1)
+        ops.convolve1d(torch.randn(5), torch.randn(3))
+        ops.convolve2d(torch.randn(4, 4), torch.randn(2, 3))
+    library = {
+        name
+        for name in rec.seen
+        if any(k in name for k in ("convolution", "conv", "pool", "im2col", "pad"))
+    }
+    assert not library, f"cnnnotes.ops ran library kernels: {sorted(library)}"
+    with Recorder() as rec:
+        F.conv2d(x, w)
+    assert any("convolution" in name for name in rec.seen), "the recorder sees library kernels"
+
+
 # ---------------------------------------------------------------- 1-D and 2-D teaching helpers
 
 VEC = st.lists(st.integers(-5, 5), min_size=1, max_size=8)

@@ -190,7 +190,12 @@ def test_random_stacks_match_the_real_model(convs, pool, size, batch):
         with pytest.raises(ValueError):
             layer_table(model, shape)
         return
-    assert check_layer_table(model, layer_table(model, shape), shape) == []
+    rows = layer_table(model, shape)
+    assert check_layer_table(model, rows, shape) == []
+    assert [r.out_shape for r in rows] == [out for _, _, out in hooked(model, torch.zeros(shape))]
+    assert sum(r.params for r in rows) == sum(p.numel() for p in model.parameters())
+    conv_flops = sum(2 * r.macs for r in rows)
+    assert conv_flops == flops(model, torch.zeros(shape))
 
 
 # ---------------------------------------------------------------- the checker and the text
