@@ -8,35 +8,22 @@ from numbers import Real
 
 import torch
 
+from cnnnotes.report import verdict
 
-def compare(actual: object, expected: object) -> str:
-    """Honest one-line summary: ``exact``, ``close (max abs diff < 1e-06)`` or ``DIFFERENT``.
 
-    "close" means within ``torch.testing.assert_close``'s default tolerances for
-    the dtypes; the bound is the max abs difference rounded UP to a power of ten.
+def compare(actual: object, expected: object, tol: float | None = None) -> str:
+    """Does ``actual`` agree with ``expected``? One line, the same on every CPU.
+
+    The learner's name for :func:`cnnnotes.report.verdict`: ``exact`` for integers
+    (or ``tol=0``), ``agree to 1e-05`` for floats within the dtype's tolerance,
+    else ``DIFFERENT`` with the worst difference and where it is.
 
     >>> compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]))
-    'exact'
-    >>> compare(torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]))
-    'close (max abs diff < 1e-06)'
+    'agree to 1e-05'
     >>> compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.3]))
-    'DIFFERENT (max abs diff 0.3)'
+    'DIFFERENT: max |Δ| = 0.3 at (1,)'
     """
-    a, b = torch.as_tensor(actual), torch.as_tensor(expected)
-    if a.shape != b.shape:
-        return f"DIFFERENT (shape {tuple(a.shape)} vs {tuple(b.shape)})"
-    a64, b64 = a.to(torch.float64), b.to(torch.float64)
-    diff = torch.where((a64 == b64) | (a64.isnan() & b64.isnan()), 0.0, (a64 - b64).abs())
-    worst = float(diff.nan_to_num(nan=math.inf, posinf=math.inf).max()) if diff.numel() else 0.0
-    if worst == 0.0:
-        return "exact"
-    try:
-        torch.testing.assert_close(a, b, check_dtype=False, equal_nan=True)
-    except AssertionError:
-        return f"DIFFERENT (max abs diff {worst:.2g})"
-    exp = math.ceil(math.log10(worst))
-    exp += worst >= 10.0**exp  # strictly below the bound
-    return f"close (max abs diff < {10.0**exp:.0e})"
+    return verdict(actual, expected, tol)
 
 
 def check_answer(value: object, expected: float, name: str = "answer", *, tol: float = 0.0) -> str:
