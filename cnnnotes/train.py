@@ -9,7 +9,7 @@ the main training job (see :mod:`cnnnotes.cli`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -96,6 +96,46 @@ def predict(
     return torch.cat(out)
 
 
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    after_step: Callable[[], object] | None = None,
+) -> tuple[float, float]:
+    """One pass of the training loop over ``batches``; mean loss per example and accuracy.
+
+    The loop every chapter means by "training": forward, cross-entropy loss,
+    ``zero_grad``, ``backward``, ``step`` (then ``after_step``, e.g. a scheduler's
+    step), with the model in training mode.
+
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Linear(2, 2)
+    >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    >>> data = [(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))] * 50
+    >>> first, _ = train_epoch(net, data[:1], opt)
+    >>> later, _ = train_epoch(net, data, opt)
+    >>> later < first
+    True
+    """
+    model.train()
+    total, correct, seen = 0.0, 0, 0
+    for xb, yb in batches:
+        logits = model(xb)
+        loss = nn.functional.cross_entropy(logits, yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        total += loss.item() * len(yb)
+        correct += int((logits.argmax(1) == yb).sum())
+        seen += len(yb)
+    if seen == 0:
+        raise ValueError("batches was empty: train_epoch needs at least one batch")
+    return total / seen, correct / seen
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -148,35 +188,30 @@ def fit(
     )
     generator = torch.Generator().manual_seed(seed)
     history = History()
+    bar_options = {} if progress else {"disable": True}  # with progress, TQDM_DISABLE decides
     for epoch in range(epochs):
         start, cpu_start = time.perf_counter(), time.process_time()
-        model.train()
-        total, correct, seen = 0.0, 0, 0
         bar = tqdm(
             batches(*train, batch_size, generator if shuffle else None),
-            total=steps, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
+            total=steps if max_batches is None else min(steps, max_batches),
+            desc=f"epoch {epoch + 1}/{epochs}", leave=False, **bar_options,
         )  # fmt: skip
-        for i, (xb, yb) in enumerate(bar):
-            if max_batches is not None and i >= max_batches:
-                break
-            if augment is not None:
-                xb = augment(xb, generator)
-            xb, yb = xb.to(device, memory_format=layout), yb.to(device)
-            logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            total += loss.item() * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(yb)
+
+        def prepared(bar: Iterable = bar) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            for i, (xb, yb) in enumerate(bar):
+                if max_batches is not None and i >= max_batches:
+                    break
+                if augment is not None:
+                    xb = augment(xb, generator)
+                yield xb.to(device, memory_format=layout), yb.to(device)
+
+        step = scheduler.step if scheduler is not None else None
+        train_loss, train_acc = train_epoch(model, prepared(), optimizer, after_step=step)
         train_seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start
         test_loss, test_acc = evaluate(model, *test, device=device)
-        history.train_loss.append(total / seen)
-        history.train_acc.append(correct / seen)
+        history.train_loss.append(train_loss)
+        history.train_acc.append(train_acc)
         history.test_loss.append(test_loss)
         history.test_acc.append(test_acc)
         history.seconds.append(train_seconds)
