@@ -9,10 +9,16 @@ padding, slicing, ``Tensor.unfold``, matmul, ``einsum``), never ``F.conv2d``,
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 from torch import Tensor
 
+from cnnnotes.losses import cross_entropy, cross_entropy_backward
 from cnnnotes.shapes import _check_pool_padding, _pair, _window_count
+
+_BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
+"""Re-exported from :mod:`cnnnotes.backprop` on first use (it imports this module)."""
 
 __all__ = [
     "avg_pool2d",
@@ -21,9 +27,20 @@ __all__ = [
     "convolve1d",
     "convolve2d",
     "cross_correlate1d",
+    "cross_entropy",
+    "cross_entropy_backward",
     "im2col",
     "max_pool2d",
+    *_BACKPROP,
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The names in ``_BACKPROP``, imported when first asked for."""
+    if name in _BACKPROP:
+        return getattr(importlib.import_module("cnnnotes.backprop"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Pair = int | tuple[int, int]
 

@@ -6,6 +6,12 @@ message. On failure the message shows ONE concrete case and PyTorch's answer;
 if the learner's function raises, the message says so, with the case.
 """
 
+from cnnnotes.check.backprop import (
+    check_conv2d_backward,
+    check_conv_transpose_size,
+    check_cross_entropy_grad,
+    check_max_pool_backward,
+)
 from cnnnotes.check.core import check_answer, compare
 from cnnnotes.check.sizes import (
     check_output_size,
@@ -14,10 +20,15 @@ from cnnnotes.check.sizes import (
     check_receptive_field,
 )
 from cnnnotes.check.tensors import check_conv2d, check_normalize, check_pool2d, check_to_tensor
+from cnnnotes.check.training import check_train_loop
 
 __all__ = [
     "check_answer",
     "check_conv2d",
+    "check_conv2d_backward",
+    "check_conv_transpose_size",
+    "check_cross_entropy_grad",
+    "check_max_pool_backward",
     "check_normalize",
     "check_output_size",
     "check_param_count",
@@ -25,5 +36,6 @@ __all__ = [
     "check_pool_size",
     "check_receptive_field",
     "check_to_tensor",
+    "check_train_loop",
     "compare",
 ]

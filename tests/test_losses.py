@@ -1,0 +1,98 @@
+"""cnnnotes.losses against F.cross_entropy and its autograd gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnnotes import losses, ops
+
+F64 = torch.float64
+CLOSE = {"rtol": 1e-12, "atol": 1e-12}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is many times faster than two on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cases(count: int, seed: int):
+    """``(logits, target)`` pairs: 1–16 examples, 1–12 classes, logits up to ±1000."""
+    g = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        n, c = (
+            int(torch.randint(1, 17, (), generator=g)),
+            int(torch.randint(1, 13, (), generator=g)),
+        )
+        scale = (1.0, 10.0, 1000.0)[i % 3]  # 1000: a naive exp overflows
+        z = scale * torch.randn(n, c, generator=g, dtype=F64)
+        yield z, torch.randint(0, c, (n,), generator=g)
+
+
+def test_cross_entropy_and_softmax_match_pytorch_on_600_cases():
+    for z, y in cases(600, seed=0):
+        torch.testing.assert_close(losses.cross_entropy(z, y), F.cross_entropy(z, y), **CLOSE)
+        torch.testing.assert_close(losses.log_softmax(z), F.log_softmax(z, 1), **CLOSE)
+        torch.testing.assert_close(losses.softmax(z), F.softmax(z, 1), **CLOSE)
+
+
+def test_cross_entropy_backward_matches_autograd_on_600_cases():
+    for z, y in cases(600, seed=1):
+        zr = z.clone().requires_grad_()
+        F.cross_entropy(zr, y).backward()
+        torch.testing.assert_close(losses.cross_entropy_backward(z, y), zr.grad, **CLOSE)
+
+
+class CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, y):
+        ctx.save_for_backward(z, y)
+        return losses.cross_entropy(z, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, y = ctx.saved_tensors
+        return grad * losses.cross_entropy_backward(z, y), None
+
+
+def test_gradcheck_cross_entropy_backward():
+    for z, y in cases(30, seed=2):
+        z = (z / z.abs().max().clamp(min=1) * 3).requires_grad_()  # keep finite differences sane
+        assert torch.autograd.gradcheck(CrossEntropy.apply, (z, y))
+
+
+def test_stable_for_huge_logits():
+    z = torch.tensor([[1e4, 0.0, -1e4]], dtype=torch.float32)
+    assert losses.cross_entropy(z, torch.tensor([2])).item() == pytest.approx(2e4)
+    assert torch.isfinite(losses.cross_entropy_backward(z, torch.tensor([2]))).all()
+
+
+def test_reexported_from_ops():
+    assert ops.cross_entropy is losses.cross_entropy
+    assert ops.cross_entropy_backward is losses.cross_entropy_backward
+
+
+@pytest.mark.parametrize(
+    ("z", "y", "error", "match"),
+    [
+        (torch.zeros(2, 3), torch.tensor([0.0, 1.0]), TypeError, r"integer class labels.*float32"),
+        (torch.zeros(2, 3), torch.tensor([True, False]), TypeError, r"integer class labels.*bool"),
+        (torch.zeros(2, 3), torch.tensor([0, 3]), ValueError, r"target\[1\] = 3 .* 0 \.\. 2"),
+        (torch.zeros(2, 3), torch.tensor([-1, 0]), ValueError, r"target\[0\] = -1 is not a class"),
+        (torch.zeros(2, 3), torch.tensor([0, 1, 2]), ValueError, r"target must have shape \(2,\)"),
+        (torch.zeros(2, 3), [0, 1], TypeError, r"target must be a torch.Tensor"),
+        (torch.zeros(3), torch.tensor([0]), ValueError, r"logits must have shape \(N, C\)"),
+        (torch.zeros(0, 3), torch.tensor([]), ValueError, r"N >= 1 examples"),
+        (torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]), TypeError, r"floating-point"),
+        ("logits", torch.tensor([0, 1]), TypeError, r"logits must be a torch.Tensor"),
+    ],
+)
+@pytest.mark.parametrize("fn", [losses.cross_entropy, losses.cross_entropy_backward])
+def test_bad_input(fn, z, y, error, match):
+    with pytest.raises(error, match=match):
+        fn(z, y)
