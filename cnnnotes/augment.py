@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from cnnnotes._validate import nonnegative_int
+
 
 def channel_stats(x: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation over every value of ``x`` (one grey channel).
@@ -36,14 +38,12 @@ def shift_and_flip(x: torch.Tensor, generator: torch.Generator, max_shift: int =
     """
     if x.ndim != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
-    if not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    p = nonnegative_int(max_shift, "max_shift")
     n, _, h, w = x.shape
     flip = torch.rand(n, generator=generator) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if max_shift == 0:
         return x
-    p = max_shift
     fill = x.amin(dim=(1, 2, 3), keepdim=True)
     padded = fill.expand(n, x.shape[1], h + 2 * p, w + 2 * p).clone()
     padded[:, :, p : p + h, p : p + w] = x

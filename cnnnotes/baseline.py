@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from tqdm import tqdm
 
+from cnnnotes._validate import boolean, nonnegative_int, positive_int
 from cnnnotes.data import fashion_mnist
 from cnnnotes.models import NotesCNN
 from cnnnotes.repro import seed_everything
@@ -34,8 +35,11 @@ def notes_loop(
     ``max_batches`` stops each epoch early (for quick equivalence checks). The
     history's train columns hold the loss and accuracy seen during training.
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    positive_int(epochs, "epochs")
+    nonnegative_int(seed, "seed")
+    boolean(progress, "progress")
+    if max_batches is not None:
+        positive_int(max_batches, "max_batches")
     training_data = fashion_mnist(train=True, root=root, transform=transforms.ToTensor())
     test_data = fashion_mnist(train=False, root=root, transform=transforms.ToTensor())
     train_dataloader = DataLoader(training_data, batch_size=64)

@@ -4,15 +4,24 @@ Example::
 
     python -m cnnnotes.train --model notes --epochs 5 --out runs/notes
 
-Bad arguments and missing data end with a one-paragraph message and exit code 2
-(arguments) or 1 (data), never a traceback.
+Every argument is checked before any work: a bad one ends with exit status 2 and
+one line naming the argument and what is allowed, never a traceback, and nothing
+is created. Missing or corrupt data end with exit status 1 and the fixes. The
+output folder is created only when training has finished, and its two files are
+written atomically, so a failed or interrupted run leaves no partial folder.
+
+The checkpoint ``model.pt`` holds what :func:`cnnnotes.checkpoint.load_model` needs
+to predict: the model name, the weights, the input normalisation, the class names
+and the provenance. ``python -m cnnnotes.predict runs/notes/model.pt image.png``
+uses it. (This module is also ``python -m cnnnotes.cli``; ``cnnnotes.train``'s
+``__main__`` block hands over to :func:`main`, so the library does not import it.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import sys
 import tempfile
 import time
@@ -20,31 +29,47 @@ from pathlib import Path
 
 import torch
 
+from cnnnotes._io import atomic_write_text
 from cnnnotes.checkpoint import save_checkpoint
-from cnnnotes.data import DataCorruptError, DataNotFoundError
+from cnnnotes.data import CLASSES, DataCorruptError, DataNotFoundError, DataNotWritableError
 from cnnnotes.models import MODELS
-from cnnnotes.recipes import RECIPES, Recipe, run
+from cnnnotes.recipes import RECIPES, Recipe, load_data_with_stats, run
 from cnnnotes.repro import pick_device
 from cnnnotes.results import provenance
 
+MAX_SEED = 2**32 - 1
+"""Largest ``--seed`` (seeds are 32-bit, as in NumPy, so every tool can reproduce them)."""
 
-def positive_int(text: str) -> int:
+
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    allowed = f"a whole number >= {low}" if high is None else f"a whole number {low}..{high}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    return _whole(text, 1)
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a whole number from 0 to :data:`MAX_SEED`."""
+    return _whole(text, 0, MAX_SEED)
+
+
 def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 
@@ -70,10 +95,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--augment", action="store_true", help="random shifts and flips")
     p.add_argument("--schedule", choices=["constant", "onecycle"], help="learning-rate schedule")
-    p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
+    p.add_argument(
+        "--seed",
+        type=seed_int,
+        default=0,
+        help=f"seed for initialisation and shuffling, 0..{MAX_SEED}",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created at the end)")
     return p
 
 
@@ -95,13 +125,22 @@ def recipe_from(args: argparse.Namespace) -> Recipe:
 
 
 def check_writable(folder: Path) -> str | None:
-    """None if files can be written in ``folder`` (created if needed), else the reason."""
+    """None if ``folder`` can be created (or exists) and written to, else the reason.
+
+    Nothing is left behind: folders made for the test are removed again.
+    """
+    if folder.exists() and not folder.is_dir():
+        return f"--out {folder} is a file, not a folder"
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        return f"cannot write to output folder {folder}: {exc.strerror or exc}"
+        return f"--out: cannot write to output folder {folder}: {exc.strerror or exc}"
+    finally:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)  # the topmost folder we made
     return None
 
 
@@ -120,25 +159,31 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     try:
-        model, history = run(recipe, seed=args.seed, device=device, progress=True)
-    except (DataNotFoundError, DataCorruptError) as exc:
+        data, normalization = load_data_with_stats(recipe.normalize)
+    except (DataNotFoundError, DataCorruptError, DataNotWritableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    model, history = run(recipe, seed=args.seed, device=device, progress=True, data=data)
     command = ["python -m cnnnotes.train", *(sys.argv[1:] if argv is None else argv)]
     meta = {
         "model": recipe.model,
+        "normalization": normalization,
+        "classes": list(CLASSES),
         "recipe": recipe.as_dict(),
         "seed": args.seed,
         "device": str(device),
         "history": history.as_dict(),
         "test_acc": history.test_acc[-1],
-        "seconds": time.perf_counter() - t0,
-        **provenance(command),
+        "run_seconds": time.perf_counter() - t0,  # the whole command: data, training, tests
+        "provenance": provenance(command),
     }
+    args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out / "model.pt", model, meta)
-    tmp = args.out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, args.out / "metrics.json")
+    atomic_write_text(args.out / "metrics.json", json.dumps(meta, indent=2) + "\n")
     print(f"test accuracy {100 * history.test_acc[-1]:.2f}% after {recipe.epochs} epochs; "
           f"wrote {args.out / 'metrics.json'} and {args.out / 'model.pt'}")  # fmt: skip
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,35 +12,37 @@ convention). The files are looked for in this order:
 
 Every file is checked (IDX magic number, item count, 28×28 images, exact
 size) before torchvision reads it, and files are written atomically, so a
-truncated or interrupted file is reported instead of half-loaded.
+truncated or interrupted file is reported instead of half-loaded. Each problem
+has its own exception: :class:`DataNotFoundError` (no source),
+:class:`DataCorruptError` (a source or cached file is damaged: truncated, bad
+gzip stream, wrong magic or count) and :class:`DataNotWritableError` (the data
+folder cannot be written: permissions, disk full). A damaged file in the data
+folder is rebuilt from Debian's files when they are there; otherwise the error
+names the file to delete.
 """
 
 from __future__ import annotations
 
 import gzip
-import math
 import os
-import shutil
-import struct
-import tempfile
+import zlib
 from pathlib import Path
 
 import torch
 from torchvision import datasets
 
+from cnnnotes._io import atomic_write
+from cnnnotes.idx import (  # noqa: F401  (IDX_FILES ... are re-exported from here)
+    IDX_FILES,
+    IMAGE_MAGIC,
+    LABEL_MAGIC,
+    DataCorruptError,
+    check_idx_file,
+    check_idx_header,
+)
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package puts the four ``.gz`` files."""
-
-IMAGE_MAGIC = 2051
-LABEL_MAGIC = 2049
-
-# file stem -> (magic number, item count, item shape)
-IDX_FILES: dict[str, tuple[int, int, tuple[int, ...]]] = {
-    "train-images-idx3-ubyte": (IMAGE_MAGIC, 60_000, (28, 28)),
-    "train-labels-idx1-ubyte": (LABEL_MAGIC, 60_000, ()),
-    "t10k-images-idx3-ubyte": (IMAGE_MAGIC, 10_000, (28, 28)),
-    "t10k-labels-idx1-ubyte": (LABEL_MAGIC, 10_000, ()),
-}
 
 CLASSES: tuple[str, ...] = tuple(datasets.FashionMNIST.classes)
 """The ten class names, in label order (0 = T-shirt/top … 9 = Ankle boot)."""
@@ -58,8 +60,8 @@ class DataNotFoundError(FileNotFoundError):
     """FashionMNIST is in none of the places looked at and cannot be downloaded."""
 
 
-class DataCorruptError(ValueError):
-    """A FashionMNIST file exists but is not a valid IDX file of the expected size."""
+class DataNotWritableError(OSError):
+    """The data folder cannot be written (no permission, disk full, a file in the way)."""
 
 
 def default_root() -> Path:
@@ -73,62 +75,56 @@ def raw_folder(root: str | os.PathLike[str]) -> Path:
     return Path(root) / "FashionMNIST" / "raw"
 
 
-def check_idx_header(header: bytes, stem: str, actual_size: int | None = None) -> None:
-    """Check an IDX header (and the file size, if given) against what ``stem`` must hold.
-
-    >>> check_idx_header(struct.pack(">IIII", 2051, 10000, 28, 28), "t10k-images-idx3-ubyte")
-    >>> check_idx_header(struct.pack(">II", 2051, 5), "t10k-labels-idx1-ubyte")
-    Traceback (most recent call last):
-    ...
-    cnnnotes.data.DataCorruptError: t10k-labels-idx1-ubyte: magic number 2051, expected 2049 ...
-    """
-    if stem not in IDX_FILES:
-        raise ValueError(f"unknown FashionMNIST file {stem!r}; expected one of {sorted(IDX_FILES)}")
-    magic, count, shape = IDX_FILES[stem]
-    need = 4 * (2 + len(shape))
-    if len(header) < need:
-        raise DataCorruptError(f"{stem}: file is {len(header)} bytes, too short for an IDX header")
-    got_magic, got_count, *got_shape = struct.unpack(f">{2 + len(shape)}I", header[:need])
-    if got_magic != magic:
-        raise DataCorruptError(
-            f"{stem}: magic number {got_magic}, expected {magic} (not an IDX file of this kind)"
-        )
-    if got_count != count or tuple(got_shape) != shape:
-        raise DataCorruptError(
-            f"{stem}: holds {got_count} items of shape {tuple(got_shape)}, "
-            f"expected {count} items of shape {shape}"
-        )
-    expected_size = need + count * max(1, math.prod(shape))
-    if actual_size is not None and actual_size != expected_size:
-        raise DataCorruptError(
-            f"{stem}: file is {actual_size} bytes, expected {expected_size} (truncated or padded)"
-        )
-
-
-def check_idx_file(path: str | os.PathLike[str]) -> None:
-    """Check one decompressed IDX file: its name must be one of :data:`IDX_FILES`."""
-    path = Path(path)
-    with path.open("rb") as fh:
-        header = fh.read(16)
-    check_idx_header(header, path.name, path.stat().st_size)
-
-
 def _decompress_atomically(src: Path, dest: Path) -> None:
-    """Decompress ``src`` into ``dest`` via a temporary file, checked before the rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, gzip.open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out)
+    """Decompress ``src`` into ``dest`` via a temporary file, checked before the rename.
+
+    Reading errors (bad gzip stream, truncated source) raise :class:`DataCorruptError`
+    naming ``src``; writing errors raise :class:`DataNotWritableError` naming ``dest``.
+    """
+
+    def write(out) -> None:
+        try:
+            raw = src.open("rb")
+        except OSError as exc:
+            raise DataCorruptError(f"{src}: cannot be read ({exc.strerror or exc})") from exc
+        with raw, gzip.GzipFile(fileobj=raw, mode="rb") as inp:
+            while True:
+                try:
+                    chunk = inp.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+                    raise DataCorruptError(
+                        f"{src}: cannot be decompressed, the gzip file is damaged or cut short "
+                        f"({type(exc).__name__}: {exc}); reinstall dataset-fashion-mnist"
+                    ) from exc
+                if not chunk:
+                    return
+                out.write(chunk)
+
+    def check(tmp: Path) -> None:
         with tmp.open("rb") as fh:
-            check_idx_header(fh.read(16), dest.name, tmp.stat().st_size)
-        tmp.chmod(0o644)  # mkstemp creates 0600; the data are not secret
-        os.replace(tmp, dest)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataCorruptError(f"{src}: cannot be decompressed ({exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+            header = fh.read(16)
+        try:
+            check_idx_header(header, dest.name, tmp.stat().st_size)
+        except DataCorruptError as exc:
+            raise DataCorruptError(f"{src} (decompressed): {exc}") from None
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dest, write, check=check)
+    except OSError as exc:  # only writing is left: reading errors are DataCorruptError
+        raise DataNotWritableError(
+            f"cannot write {dest}: {exc.strerror or exc}. Free some disk space or make "
+            "the folder writable, or set CNNNOTES_DATA (or pass root=...) to another folder"
+        ) from exc
+
+
+def _valid(path: Path) -> bool:
+    """True if ``path`` holds a complete, correct IDX file."""
+    try:
+        check_idx_file(path)
+    except (DataCorruptError, OSError):
+        return False
+    return True
 
 
 def _complete(raw: Path) -> bool:
@@ -151,12 +147,13 @@ def prepare(
     root = Path(root) if root is not None else default_root()
     raw = raw_folder(root)
     system_dir = Path(system_dir) if system_dir is not None else DEBIAN_DIR
-    if not _complete(raw):
-        sources = [system_dir / f"{stem}.gz" for stem in IDX_FILES]
-        if all(src.is_file() for src in sources):
+    sources = [system_dir / f"{stem}.gz" for stem in IDX_FILES]
+    have_sources = all(src.is_file() for src in sources)
+    if not _complete(raw) or have_sources:
+        if have_sources:
             for src in sources:
                 dest = raw / src.stem
-                if not dest.is_file():
+                if not dest.is_file() or not _valid(dest):  # a damaged copy is rebuilt
                     _decompress_atomically(src, dest)
         elif download:
             _download(root, system_dir)
@@ -168,7 +165,12 @@ def prepare(
                 + FIXES
             )
     for stem in IDX_FILES:
-        check_idx_file(raw / stem)
+        try:
+            check_idx_file(raw / stem)
+        except DataCorruptError as exc:
+            raise DataCorruptError(
+                f"{exc}. Delete {raw / stem} and run again to fetch a good copy"
+            ) from None
     return root
 
 

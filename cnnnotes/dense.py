@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnnnotes.shapes import _pair, _window_count
+from cnnnotes._validate import int_pair, window_count
 
 __all__ = ["conv_as_linear", "conv_as_matrix"]
 
@@ -71,11 +71,11 @@ def conv_as_matrix(weight: Tensor, input_size: Pair, stride: Pair = 1, padding: 
     """
     w = _weight(weight)
     n, d, fh, fw = w.shape
-    h, wd = _pair(input_size, "input_size", 1)
-    sh, sw = _pair(stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
-    oh = _window_count(h, fh, sh, ph, 1, where=" (height)")  # raises if the kernel is too big
-    ow = _window_count(wd, fw, sw, pw, 1, where=" (width)")
+    h, wd = int_pair(input_size, "input_size", 1)
+    sh, sw = int_pair(stride, "stride", 1)
+    ph, pw = int_pair(padding, "padding", 0)
+    oh = window_count(h, fh, sh, ph, 1, where=" (height)")  # raises if the kernel is too big
+    ow = window_count(wd, fw, sw, pw, 1, where=" (width)")
 
     dev = w.device
     # Every (output position, kernel tap) pair: input row r = i·S + u − P, column c = j·S + v − P.

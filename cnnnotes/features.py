@@ -16,15 +16,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from cnnnotes._validate import nonnegative_int, positive_int
+
 __all__ = [
-    "class_means",
-    "dc_share",
-    "feature_maps",
-    "mean_activations",
-    "nearest_mean_accuracy",
-    "scatter_ratio",
-    "top_activating",
-]
+    "class_means", "dc_share", "feature_maps", "mean_activations", "nearest_mean_accuracy",
+    "scatter_ratio", "top_activating",
+]  # fmt: skip
 
 
 def _what(obj: object) -> str:
@@ -113,8 +110,7 @@ def mean_activations(
             [2.0000]])
     """
     x = _images(x)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     parts = []
     for start in range(0, len(x), batch_size):
         out = feature_maps(model, x[start : start + batch_size], [layer])[layer]
@@ -150,9 +146,8 @@ def top_activating(
     """
     single = not isinstance(channel, Sequence)
     channels = [channel] if single else list(channel)
-    for value, name, low in ((k, "k", 1), *((c, "channel", 0) for c in channels)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    positive_int(k, "k")
+    channels = [nonnegative_int(c, "channel") for c in channels]
     if not channels or k > len(_images(x)):
         raise ValueError(f"need at least one channel and k <= {len(x)} images, got k = {k}")
     scores = mean_activations(model, x, layer, relu=relu, batch_size=batch_size)

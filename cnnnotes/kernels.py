@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnnotes._validate import WrongTypeError
+
 __all__ = [
     "PADDING_MODES",
     "apply_kernel",
@@ -37,7 +39,7 @@ def _size(size: object, *, odd: bool) -> int:
     """``size`` as an int >= 1 (and odd, if ``odd``), or a clear error."""
     allowed = "an odd int >= 1 (the kernel needs a centre)" if odd else "an int >= 1"
     if isinstance(size, bool) or not isinstance(size, Integral):
-        raise TypeError(f"size must be {allowed}, got {size!r} ({type(size).__name__})")
+        raise WrongTypeError(f"size must be {allowed}, got {size!r} ({type(size).__name__})")
     if size < 1 or (odd and size % 2 == 0):
         raise ValueError(f"size must be {allowed}, got {size}")
     return int(size)

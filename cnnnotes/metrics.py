@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from cnnnotes._validate import integer, positive_int
+
 __all__ = [
     "accuracy",
     "confusion_matrix",
@@ -19,16 +21,11 @@ __all__ = [
     "most_confused_pairs",
     "per_class_accuracy",
     "precision_recall",
+    "recall",
     "top_k_accuracy",
 ]
 
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def _positive_int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _labels(value: object, name: str, num_classes: int) -> torch.Tensor:
@@ -73,7 +70,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
             [0, 1, 0],
             [1, 0, 1]])
     """
-    k = _positive_int(num_classes, "num_classes")
+    k = positive_int(num_classes, "num_classes")
     t, p = _labels(y_true, "y_true", k), _labels(y_pred, "y_pred", k)
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.numel()} labels but y_pred has {p.numel()}")
@@ -97,14 +94,20 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, num / den.clamp(min=1), torch.nan)
 
 
-def per_class_accuracy(cm: torch.Tensor) -> torch.Tensor:
-    """Per true class, the share predicted correctly: ``cm[i, i] / cm[i].sum()`` (the recall).
+def recall(cm: torch.Tensor) -> torch.Tensor:
+    """Per true class, the share the model found: ``cm[i, i] / cm[i].sum()`` (a row).
 
-    >>> per_class_accuracy(torch.tensor([[3, 1], [0, 4]]))
+    Also called the per-class accuracy or sensitivity.
+
+    >>> recall(torch.tensor([[3, 1], [0, 4]]))
     tensor([0.7500, 1.0000], dtype=torch.float64)
     """
     m = _matrix(cm)
     return _ratio(m.diagonal(), m.sum(dim=1))
+
+
+per_class_accuracy = recall
+"""The name chapter 10 uses for :func:`recall` (the same function: each class's accuracy)."""
 
 
 def precision_recall(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,7 +121,7 @@ def precision_recall(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     (tensor([1.0000, 0.8000], dtype=torch.float64), tensor([0.7500, 1.0000], dtype=torch.float64))
     """
     m = _matrix(cm)
-    return _ratio(m.diagonal(), m.sum(dim=0)), _ratio(m.diagonal(), m.sum(dim=1))
+    return _ratio(m.diagonal(), m.sum(dim=0)), recall(m)
 
 
 def most_confused_pairs(
@@ -138,7 +141,7 @@ def most_confused_pairs(
     [(0, 1, 5), (1, 2, 2)]
     """
     m = _matrix(cm)
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     n = m.shape[0]
     if symmetric:
         pairs = [(a, b, int(m[a, b] + m[b, a])) for a in range(n) for b in range(a + 1, n)]
@@ -160,7 +163,7 @@ def top_k_accuracy(scores: torch.Tensor, y_true: torch.Tensor, k: int) -> float:
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or scores.shape[1] == 0:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise ValueError(f"scores must be an (N, K) tensor with K >= 1, got {got}")
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     if k > scores.shape[1]:
         raise ValueError(f"k must be at most the number of classes {scores.shape[1]}, got {k}")
     t = _labels(y_true, "y_true", scores.shape[1])
@@ -185,8 +188,7 @@ def format_confusion(cm: torch.Tensor, names: Sequence[str], width: int = 6) -> 
     m = _matrix(cm)
     if len(names) != m.shape[0]:
         raise ValueError(f"got {len(names)} names for a {m.shape[0]}x{m.shape[0]} matrix")
-    if not isinstance(width, int) or isinstance(width, bool) or width < 2:
-        raise ValueError(f"width must be an int >= 2, got {width!r}")
+    integer(width, "width", 2)
     corner = "true \\ pred"
     first = max(len(corner), *(len(str(n)) for n in names)) + 1
     header = f"{corner:<{first}}" + "".join(f"{str(n)[: width - 1]:>{width}}" for n in names)

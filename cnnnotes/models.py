@@ -11,6 +11,15 @@ from collections.abc import Callable
 
 from torch import nn
 
+from cnnnotes._validate import boolean, number, positive_int
+
+
+def _dropout(p: object) -> float:
+    p = number(p, "dropout", at_least=0)
+    if not p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p!r}")
+    return p
+
 
 class NotesCNN(nn.Module):
     """The original notes' CNN: conv 1→32, conv 32→64 (3×3, padding 1), max-pool 2, fc 12544→128→10.
@@ -25,8 +34,8 @@ class NotesCNN(nn.Module):
 
     def __init__(self, batch_norm: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        boolean(batch_norm, "batch_norm")
+        _dropout(dropout)
         self.relu = nn.ReLU()
         self.flatten = nn.Flatten()
         self.conv1 = nn.Conv2d(1, 32, kernel_size=3, stride=1, padding=1)
@@ -85,10 +94,8 @@ def wide_cnn(width: int = 32, dropout: float = 0.25) -> nn.Sequential:
     >>> sum(p.numel() for p in wide_cnn().parameters())
     870826
     """
-    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"width must be an int >= 1, got {width!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    positive_int(width, "width")
+    _dropout(dropout)
     w = width
     return nn.Sequential(
         *_block(1, w), *_block(w, w), nn.MaxPool2d(2),

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from cnnnotes._validate import boolean, choice, number, positive_int
 from cnnnotes.augment import channel_stats, shift_and_flip, standardize
 from cnnnotes.data import as_tensors, fashion_mnist
 from cnnnotes.models import MODELS, build_model
@@ -38,16 +39,13 @@ class Recipe:
             raise ValueError(
                 f"unknown model {self.model!r}; choose one of {', '.join(sorted(MODELS))}"
             )
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
-        if self.schedule not in ("constant", "onecycle"):
-            raise ValueError(f"schedule must be 'constant' or 'onecycle', got {self.schedule!r}")
+        positive_int(self.epochs, "epochs")
+        positive_int(self.batch_size, "batch_size")
+        number(self.lr, "lr", above=0)
+        number(self.weight_decay, "weight_decay", at_least=0)
+        choice(self.schedule, "schedule", ("constant", "onecycle"))
+        for name in ("shuffle", "normalize", "augment", "channels_last"):
+            boolean(getattr(self, name), name)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -90,9 +88,23 @@ def load_data(
     normalize: bool, root: str | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """Train and test tensors, standardised with the training set's statistics if asked."""
+    return load_data_with_stats(normalize, root)[0]
+
+
+def load_data_with_stats(
+    normalize: bool, root: str | None = None
+) -> tuple[tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], dict]:
+    """:func:`load_data`'s result and the ``{"mean", "std"}`` it standardised with.
+
+    Without ``normalize`` the statistics are ``{"mean": 0.0, "std": 1.0}`` (raw inputs), so a
+    checkpoint always records the standardisation its model expects.
+    """
     train = as_tensors(fashion_mnist(train=True, root=root))
     test = as_tensors(fashion_mnist(train=False, root=root))
-    return normalized(train, test) if normalize else (train, test)
+    if not normalize:
+        return (train, test), {"mean": 0.0, "std": 1.0}
+    mean, std = channel_stats(train[0])
+    return normalized(train, test), {"mean": mean, "std": std}
 
 
 def normalized(

@@ -1,8 +1,7 @@
 """Shape arithmetic for convolution and pooling layers, checked against PyTorch.
 
-Every function validates its arguments and raises ``TypeError`` (wrong type) or
-``ValueError`` (wrong value) with a message that names the argument, what it got
-and what is allowed, so a wrong number is never returned silently.
+Every function validates its arguments (:mod:`cnnnotes._validate`): ``TypeError`` for a
+wrong type, ``ValueError`` for a wrong value, naming the argument and what is allowed.
 
 PyTorch's rules reproduced here (checked against torch 2.x on every small case):
 
@@ -23,71 +22,25 @@ PyTorch's rules reproduced here (checked against torch 2.x on every small case):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from numbers import Integral
 
 from torch import nn
+
+from cnnnotes._validate import boolean, check_pool_padding, int_pair, integer, window_count
+
+# Old private names, kept for ops.py and backprop.py until they import cnnnotes._validate:
+_int, _pair = integer, int_pair
+_window_count, _check_pool_padding = window_count, check_pool_padding
 
 __all__ = [
     "conv_macs",
     "conv_output_size",
     "conv_param_count",
+    "conv_transpose_output_size",
     "linear_param_count",
     "pool_output_size",
     "receptive_field",
     "receptive_field_steps",
 ]
-
-
-def _int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(
-            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})"
-        )
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
-    """Return an int or a 2-sequence of ints as an ``(h, w)`` pair, validated."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(
-                f"{name} must be an int >= {minimum} or a pair (h, w) of them, "
-                f"got {len(value)} values {tuple(value)!r}"
-            )
-        return (_int(value[0], f"{name}[0]", minimum), _int(value[1], f"{name}[1]", minimum))
-    v = _int(value, name, minimum)
-    return (v, v)
-
-
-def _window_count(
-    size: int, k: int, s: int, p: int, d: int, *, ceil_mode: bool = False, where: str = ""
-) -> int:
-    """Number of sliding windows (PyTorch's rule) for validated ints; raise if none fit."""
-    eff = d * (k - 1) + 1
-    span = size + 2 * p - eff
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1  # the last window must start inside the input or the left padding
-    if out < 1:
-        extra = f" plus the stride-1 = {s - 1} overhang that ceil_mode allows" if ceil_mode else ""
-        raise ValueError(
-            f"kernel_size {k} (dilated {eff}) is larger than the padded input "
-            f"{size + 2 * p} (size {size} + 2*padding {p}){extra}{where}; "
-            "the dilated kernel dilation*(kernel_size-1)+1 must fit"
-        )
-    return out
-
-
-def _check_pool_padding(k: int, p: int, where: str = "") -> None:
-    """Raise unless ``p <= k // 2`` (PyTorch's pooling padding rule)."""
-    if p > k // 2:
-        raise ValueError(
-            f"padding {p} is more than half of kernel_size {k}{where}; "
-            f"pooling allows padding <= kernel_size // 2 = {k // 2}"
-        )
 
 
 def conv_output_size(
@@ -102,12 +55,12 @@ def conv_output_size(
     >>> conv_output_size(7, 3, dilation=2)
     3
     """
-    return _window_count(
-        _int(size, "size", 1),
-        _int(kernel_size, "kernel_size", 1),
-        _int(stride, "stride", 1),
-        _int(padding, "padding", 0),
-        _int(dilation, "dilation", 1),
+    return window_count(
+        integer(size, "size", 1),
+        integer(kernel_size, "kernel_size", 1),
+        integer(stride, "stride", 1),
+        integer(padding, "padding", 0),
+        integer(dilation, "dilation", 1),
     )
 
 
@@ -132,14 +85,13 @@ def pool_output_size(
     >>> pool_output_size(2, 3, stride=2, ceil_mode=True)  # one overhanging window
     1
     """
-    k = _int(kernel_size, "kernel_size", 1)
-    s = k if stride is None else _int(stride, "stride", 1)
-    p = _int(padding, "padding", 0)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
-    _check_pool_padding(k, p)
-    return _window_count(
-        _int(size, "size", 1), k, s, p, _int(dilation, "dilation", 1), ceil_mode=ceil_mode
+    k = integer(kernel_size, "kernel_size", 1)
+    s = k if stride is None else integer(stride, "stride", 1)
+    p = integer(padding, "padding", 0)
+    boolean(ceil_mode, "ceil_mode")
+    check_pool_padding(k, p)
+    return window_count(
+        integer(size, "size", 1), k, s, p, integer(dilation, "dilation", 1), ceil_mode=ceil_mode
     )
 
 
@@ -153,10 +105,10 @@ def conv_param_count(
     >>> conv_param_count(3, 16, (3, 5), bias=False)
     720
     """
-    d = _int(in_channels, "in_channels", 1)
-    n = _int(out_channels, "out_channels", 1)
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    return n * (kh * kw * d + _bool(bias, "bias"))
+    d = integer(in_channels, "in_channels", 1)
+    n = integer(out_channels, "out_channels", 1)
+    kh, kw = int_pair(kernel_size, "kernel_size", 1)
+    return n * (kh * kw * d + boolean(bias, "bias"))
 
 
 def linear_param_count(in_features: int, out_features: int, bias: bool = True) -> int:
@@ -165,9 +117,9 @@ def linear_param_count(in_features: int, out_features: int, bias: bool = True) -
     >>> linear_param_count(784, 10)
     7850
     """
-    i = _int(in_features, "in_features", 1)
-    o = _int(out_features, "out_features", 1)
-    return o * (i + _bool(bias, "bias"))
+    i = integer(in_features, "in_features", 1)
+    o = integer(out_features, "out_features", 1)
+    return o * (i + boolean(bias, "bias"))
 
 
 def conv_macs(
@@ -178,21 +130,15 @@ def conv_macs(
     >>> conv_macs(1, 8, 3, 28, 28)  # 8·28·28 outputs, 9 MACs each
     56448
     """
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    kh, kw = int_pair(kernel_size, "kernel_size", 1)
     return (
-        _int(in_channels, "in_channels", 1)
-        * _int(out_channels, "out_channels", 1)
+        integer(in_channels, "in_channels", 1)
+        * integer(out_channels, "out_channels", 1)
         * kh
         * kw
-        * _int(out_h, "out_h", 1)
-        * _int(out_w, "out_w", 1)
+        * integer(out_h, "out_h", 1)
+        * integer(out_w, "out_w", 1)
     )
-
-
-def _bool(value: object, name: str) -> int:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return int(value)
 
 
 SHAPE_KEEPING: tuple[type[nn.Module], ...] = (
@@ -209,7 +155,7 @@ def _square(value: object, what: str, where: str) -> int:
         if len(set(value)) != 1:
             raise ValueError(f"{where} has {what} {tuple(value)}; only square (equal) values work")
         value = value[0]
-    return _int(value, f"{what} of {where}", 1)
+    return integer(value, f"{what} of {where}", 1)
 
 
 def _leaves(layers: object) -> list[nn.Module]:
@@ -260,3 +206,44 @@ def receptive_field(layers: Iterable[nn.Module]) -> int:
     """
     steps = receptive_field_steps(layers)
     return steps[-1][0] if steps else 1
+
+
+def conv_transpose_output_size(
+    size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> int:
+    """Output height (or width) of ``nn.ConvTranspose2d``: ``(W−1)S − 2P + D(F−1) + OP + 1``.
+
+    The inverse of :func:`conv_output_size`'s map: a convolution with the same
+    settings sends this size back to ``size``. Because the convolution rounds down,
+    up to ``S−1`` larger sizes map to ``size`` too; ``output_padding`` picks one, so
+    PyTorch requires ``output_padding < max(stride, dilation)``. An output smaller
+    than 1 is refused, as in PyTorch.
+
+    >>> conv_transpose_output_size(14, 2, stride=2)
+    28
+    >>> conv_transpose_output_size(3, 3, stride=2, padding=1, output_padding=1)
+    6
+    >>> conv_output_size(6, 3, stride=2, padding=1)
+    3
+    """
+    w, k = integer(size, "size", 1), integer(kernel_size, "kernel_size", 1)
+    s, p = integer(stride, "stride", 1), integer(padding, "padding", 0)
+    op, d = integer(output_padding, "output_padding", 0), integer(dilation, "dilation", 1)
+    if op >= max(s, d):
+        raise ValueError(
+            f"output_padding {op} must be smaller than stride {s} or dilation {d} "
+            f"(allowed: 0 <= output_padding < {max(s, d)})"
+        )
+    out = (w - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if out < 1:
+        raise ValueError(
+            f"output size (size-1)*stride - 2*padding + dilation*(kernel_size-1) "
+            f"+ output_padding + 1 = {out} is too small; it must be >= 1 "
+            f"(padding {p} is too large for size {w}, kernel_size {k})"
+        )
+    return out

@@ -20,7 +20,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from cnnnotes.shapes import _int
+from cnnnotes._validate import integer
 
 __all__ = [
     "MODES", "animate_sliding", "animation_html", "coverage", "covered_rows", "draw_coverage",
@@ -38,7 +38,7 @@ def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
     >>> effective_kernel_size(3), effective_kernel_size(3, dilation=2)
     (3, 5)
     """
-    return _int(dilation, "dilation", 1) * (_int(kernel_size, "kernel_size", 1) - 1) + 1
+    return integer(dilation, "dilation", 1) * (integer(kernel_size, "kernel_size", 1) - 1) + 1
 
 
 def window_starts(
@@ -51,7 +51,7 @@ def window_starts(
     >>> window_starts(8, 3, stride=3)
     [0, 3]
     """
-    w, s, p = _int(size, "size", 1), _int(stride, "stride", 1), _int(padding, "padding", 0)
+    w, s, p = integer(size, "size", 1), integer(stride, "stride", 1), integer(padding, "padding", 0)
     span = effective_kernel_size(kernel_size, dilation)
     starts = list(range(0, w + 2 * p - span + 1, s))  # 0, S, 2S, ... while the window fits
     if not starts:
@@ -239,7 +239,7 @@ def animation_html(anim: FuncAnimation, dpi: int = 100) -> str:
     """
     if not isinstance(anim, FuncAnimation):
         raise TypeError(f"anim must be a FuncAnimation, got {type(anim).__name__}")
-    with mpl.rc_context({"savefig.dpi": _int(dpi, "dpi", 10)}):
+    with mpl.rc_context({"savefig.dpi": integer(dpi, "dpi", 10)}):
         html = anim.to_jshtml()
     html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*">\s*', "", html)
     for old in set(re.findall(r"_anim_img([0-9a-f]{32})", html)):

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnnotes import shapes
+from cnnnotes._validate import positive_int
 
 __all__ = ["LayerRow", "check_layer_table", "format_table", "forward_order", "layer_table"]
 
@@ -157,10 +158,7 @@ def layer_table(
     3 Linear (1, 3) 27 24 None
     """
     shape = _shape(input_shape)
-    if isinstance(bytes_per_element, bool) or not isinstance(bytes_per_element, int):
-        raise TypeError(f"bytes_per_element must be an int >= 1, got {bytes_per_element!r}")
-    if bytes_per_element < 1:
-        raise ValueError(f"bytes_per_element must be an int >= 1, got {bytes_per_element}")
+    positive_int(bytes_per_element, "bytes_per_element")
     pairs, seen, rows, rf = forward_order(model, shape), set(), [], 1
     for i, (name, m) in enumerate(pairs):
         out, params, macs = _step(m, shape, f"layer {i} '{name}' ({type(m).__name__})")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnnotes import ops
+from cnnnotes._validate import choice, positive_int
 from cnnnotes.shapes import conv_output_size, pool_output_size, receptive_field
 
 __all__ = [
@@ -27,12 +28,12 @@ __all__ = [
     "sweep_pool2d",
     "sweep_pool_sizes",
     "sweep_receptive_fields",
+    "torch_output_size",
 ]
 
 
 def _check_cases(n_cases: object) -> None:
-    if not isinstance(n_cases, int) or isinstance(n_cases, bool) or n_cases < 1:
-        raise ValueError(f"n_cases must be an int >= 1, got {n_cases!r}")
+    positive_int(n_cases, "n_cases")
 
 
 def _randint(g: torch.Generator, low: int, high: int) -> int:
@@ -40,12 +41,15 @@ def _randint(g: torch.Generator, low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
-def _torch_out(layer: nn.Module, size: int) -> int | None:
+def torch_output_size(layer: nn.Module, size: int) -> int | None:
     """Output height of ``layer`` on a ``size × 1`` input, or None if PyTorch refuses it."""
     try:
         return layer(torch.zeros(1, 1, size, 1)).shape[2]
     except RuntimeError:
         return None
+
+
+_torch_out = torch_output_size  # old private name, until check/backprop.py imports the public one
 
 
 def _ours(fn: Callable[..., int], *args: object) -> int | None:
@@ -97,7 +101,7 @@ def sweep_output_sizes(n_cases: int = 10_000, seed: int = 0) -> tuple[int, int]:
             continue
         conv = nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False)
         cases += 1
-        bad += _torch_out(conv, w) != _ours(conv_output_size, w, k, s, p, d)
+        bad += torch_output_size(conv, w) != _ours(conv_output_size, w, k, s, p, d)
     return cases, bad
 
 
@@ -117,7 +121,7 @@ def sweep_pool_sizes(n_cases: int = 10_000, seed: int = 0) -> tuple[int, int]:
         w, k, s, p = _randint(g, 1, 32), _randint(g, 1, 7), _randint(g, 1, 7), _randint(g, 0, 3)
         d, ceil = _randint(g, 1, 3), bool(_randint(g, 0, 1))
         pool = nn.MaxPool2d((k, 1), (s, 1), (p, 0), (d, 1), ceil_mode=ceil)
-        bad += _torch_out(pool, w) != _ours(pool_output_size, w, k, s, p, d, ceil)
+        bad += torch_output_size(pool, w) != _ours(pool_output_size, w, k, s, p, d, ceil)
     return n_cases, bad
 
 
@@ -220,8 +224,7 @@ def sweep_pool2d(n_cases: int = 500, seed: int = 0, kind: str = "max") -> tuple[
     ((20, 0), (20, 0))
     """
     _check_cases(n_cases)
-    if kind not in ("max", "avg"):
-        raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
+    choice(kind, "kind", ("max", "avg"))
     ours, theirs = (
         (ops.max_pool2d, F.max_pool2d) if kind == "max" else (ops.avg_pool2d, F.avg_pool2d)
     )

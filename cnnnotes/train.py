@@ -2,8 +2,14 @@
 
 The data are held as whole tensors (see :func:`cnnnotes.data.as_tensors`) and cut
 into batches by index, which gives the same batches as a ``DataLoader`` over
-``ToTensor`` images at a fraction of the cost. ``python -m cnnnotes.train`` runs
-the main training job (see :mod:`cnnnotes.cli`).
+``ToTensor`` images at a fraction of the cost.
+
+Reproducibility: everything random in :func:`fit` comes from its ``seed``, through
+:func:`cnnnotes.determinism.seeded_run` (which says what is and is not
+reproducible on CUDA); the model's initialisation is the caller's.
+
+``python -m cnnnotes.train`` is the command-line entry point of :mod:`cnnnotes.cli`;
+this module does not import ``cli`` (the ``__main__`` block at the bottom hands over).
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from cnnnotes._validate import boolean, choice, integer, labelled, number, positive_int
+from cnnnotes.determinism import seeded_run
+
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
@@ -23,9 +32,8 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 class History:
     """Per-epoch metrics of one training run (losses are means over examples).
 
-    ``seconds`` is the wall-clock and ``cpu_seconds`` the process CPU time of each
-    epoch's training (evaluation excluded); with one thread, CPU time hardly
-    depends on what else the machine is doing.
+    ``seconds[e]`` (wall clock) and ``cpu_seconds[e]`` (process CPU time) time epoch
+    ``e``'s training loop alone, evaluation excluded; per epoch, not cumulative.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -50,8 +58,7 @@ def batches(
     >>> [tuple(b.tolist()) for b, _ in batches(torch.arange(5), torch.arange(5), 2)]
     [(0, 1), (2, 3), (4,)]
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} items but y has {len(y)}")
     order = torch.randperm(len(x), generator=generator) if generator is not None else None
@@ -72,15 +79,20 @@ def evaluate(
     device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy (0..1) of ``model`` in eval mode, without gradients."""
+    positive_int(batch_size, "batch_size")
+    if len(x) == 0:
+        raise ValueError("x is empty: evaluate needs at least one example")
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
-    for xb, yb in batches(x, y, batch_size):
-        xb, yb = xb.to(device), yb.to(device)
-        logits = model(xb)
-        total_loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
-        correct += int((logits.argmax(1) == yb).sum())
-    model.train(was_training)
+    try:
+        for xb, yb in batches(x, y, batch_size):
+            xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
+            total_loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+            correct += int((logits.argmax(1) == yb).sum())
+    finally:
+        model.train(was_training)
     return total_loss / len(x), correct / len(x)
 
 
@@ -89,10 +101,13 @@ def predict(
     model: nn.Module, x: torch.Tensor, batch_size: int = 1000, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Softmax probabilities ``(N, classes)`` on the CPU, model in eval mode."""
+    positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
-    out = [model(xb.to(device)).softmax(1).cpu() for xb, _ in batches(x, x, batch_size)]
-    model.train(was_training)
+    try:
+        out = [model(xb.to(device)).softmax(1).cpu() for xb, _ in batches(x, x, batch_size)]
+    finally:
+        model.train(was_training)
     return torch.cat(out)
 
 
@@ -156,22 +171,34 @@ def fit(
 ) -> History:
     """Train ``model`` with Adam (AdamW when ``weight_decay`` > 0) and cross-entropy.
 
-    ``schedule`` is ``"constant"`` or ``"onecycle"`` (one-cycle learning rate, stepped
-    per batch). The same ``seed`` gives the same shuffles and augmentations; seed
-    the model's initialisation yourself before building it. ``max_batches`` ends
-    each epoch early (for quick comparisons). ``channels_last`` stores the model
-    and the training batches in NHWC memory order, which the CPU convolutions run
-    faster on (the same values, laid out differently). Returns the
-    :class:`History` of train and test metrics after every epoch.
+    ``schedule`` is ``"constant"`` or ``"onecycle"`` (stepped per batch, over the
+    batches actually run). The same ``seed`` gives the same shuffles, augmentations
+    and dropout masks; seed the model's initialisation yourself before building it.
+    ``max_batches`` ends each epoch early (for quick comparisons). ``channels_last``
+    stores the model and batches in NHWC order, which CPU convolutions run faster on.
+    Every argument is checked before any work. Returns the per-epoch :class:`History`.
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if schedule not in ("constant", "onecycle"):
-        raise ValueError(f"schedule must be 'constant' or 'onecycle', got {schedule!r}")
-    if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x_train, _ = labelled(train, "train")
+    labelled(test, "test")
+    positive_int(epochs, "epochs")
+    number(lr, "lr", above=0)
+    positive_int(batch_size, "batch_size")
+    boolean(shuffle, "shuffle")
+    integer(seed, "seed", 0, 2**63 - 1)
+    number(weight_decay, "weight_decay", at_least=0)
+    choice(schedule, "schedule", ("constant", "onecycle"))
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be None or a function (x, generator) -> x, got {augment!r}")
+    boolean(progress, "progress")
+    if max_batches is not None:
+        positive_int(max_batches, "max_batches")
+    boolean(channels_last, "channels_last")
+    device = torch.device(device)
+    steps = -(-len(x_train) // batch_size)
+    if max_batches is not None:
+        steps = min(steps, max_batches)  # the batches each epoch actually runs
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device=device, memory_format=layout)
     if weight_decay > 0:
@@ -180,51 +207,42 @@ def fit(
         )
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = -(-len(train[0]) // batch_size)
     scheduler = (
         torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
         if schedule == "onecycle"
         else None
     )
-    generator = torch.Generator().manual_seed(seed)
     history = History()
     bar_options = {} if progress else {"disable": True}  # with progress, TQDM_DISABLE decides
-    for epoch in range(epochs):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        bar = tqdm(
-            batches(*train, batch_size, generator if shuffle else None),
-            total=steps if max_batches is None else min(steps, max_batches),
-            desc=f"epoch {epoch + 1}/{epochs}", leave=False, **bar_options,
-        )  # fmt: skip
+    with seeded_run(seed, device) as generator:
+        for epoch in range(epochs):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            bar = tqdm(
+                batches(*train, batch_size, generator if shuffle else None),
+                total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, **bar_options,
+            )  # fmt: skip
 
-        def prepared(bar: Iterable = bar) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            for i, (xb, yb) in enumerate(bar):
-                if max_batches is not None and i >= max_batches:
-                    break
-                if augment is not None:
-                    xb = augment(xb, generator)
-                yield xb.to(device, memory_format=layout), yb.to(device)
+            def prepared(bar: Iterable = bar) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                for i, (xb, yb) in enumerate(bar):
+                    if i >= steps:
+                        break
+                    if augment is not None:
+                        xb = augment(xb, generator)
+                    yield xb.to(device, memory_format=layout), yb.to(device)
 
-        step = scheduler.step if scheduler is not None else None
-        train_loss, train_acc = train_epoch(model, prepared(), optimizer, after_step=step)
-        train_seconds = time.perf_counter() - start
-        cpu_seconds = time.process_time() - cpu_start
-        test_loss, test_acc = evaluate(model, *test, device=device)
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        history.test_loss.append(test_loss)
-        history.test_acc.append(test_acc)
-        history.seconds.append(train_seconds)
-        history.cpu_seconds.append(cpu_seconds)
+            step = scheduler.step if scheduler is not None else None
+            train_loss, train_acc = train_epoch(model, prepared(), optimizer, after_step=step)
+            history.seconds.append(time.perf_counter() - start)
+            history.cpu_seconds.append(time.process_time() - cpu_start)
+            test_loss, test_acc = evaluate(model, *test, device=device)
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_acc)
+            history.test_loss.append(test_loss)
+            history.test_acc.append(test_acc)
     return history
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cnnnotes.train``: see :func:`cnnnotes.cli.main`."""
-    from cnnnotes.cli import main as cli_main
+if __name__ == "__main__":  # ``python -m cnnnotes.train``: hand over to the CLI
+    from cnnnotes.cli import main
 
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 from pathlib import Path
@@ -117,8 +118,9 @@ def test_truncated_file_is_reported(tmp_path: Path, train_set: datasets.FashionM
     target = raw_folder(root) / "t10k-images-idx3-ubyte"
     target.unlink()
     write_idx(target, 2051, (10_000, 28, 28), 1000)  # header right, pixels missing
-    with pytest.raises(DataCorruptError, match="truncated"):
-        fashion_mnist(train=False, root=root)
+    with pytest.raises(DataCorruptError, match="truncated") as info:
+        fashion_mnist(train=False, root=root, system_dir=tmp_path / "none", download=False)
+    assert f"Delete {target}" in str(info.value), "the error must say which file to delete"
 
 
 @needs_debian
@@ -128,7 +130,22 @@ def test_wrong_magic_is_reported(tmp_path: Path, train_set: datasets.FashionMNIS
     target.unlink()
     write_idx(target, 2051, (60_000,), 60_000)
     with pytest.raises(DataCorruptError, match="magic number 2051, expected 2049"):
-        fashion_mnist(train=True, root=root)
+        fashion_mnist(train=True, root=root, system_dir=tmp_path / "none", download=False)
+
+
+@needs_debian
+def test_a_corrupt_cached_file_is_rebuilt_from_debian(
+    tmp_path: Path, train_set: datasets.FashionMNIST
+) -> None:
+    """Issue 11: a damaged file in the data folder used to be reported forever, never repaired."""
+    root = fake_root(tmp_path)
+    target = raw_folder(root) / "t10k-labels-idx1-ubyte"
+    target.unlink()
+    write_idx(target, 2049, (10_000,), 17)  # truncated
+    ds = fashion_mnist(train=False, root=root)
+    assert len(ds) == 10_000 and not target.is_symlink()
+    with gzip.open(DEBIAN_DIR / "t10k-labels-idx1-ubyte.gz", "rb") as fh:
+        assert target.read_bytes() == fh.read()
 
 
 def test_broken_gzip_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -153,6 +170,61 @@ def test_truncated_gzip_content_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(DataCorruptError, match="truncated"):
         prepare(root, system_dir=system, download=False)
     assert not any(raw_folder(root).iterdir())
+
+
+def fake_sources(folder: Path) -> Path:
+    """Four valid gzip files of correctly sized all-zero IDX files (fast to make)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, (magic, count, shape) in IDX_FILES.items():
+        header = struct.pack(f">{2 + len(shape)}I", magic, count, *shape)
+        body = bytes(count * max(1, math.prod(shape)))
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(header + body, compresslevel=1))
+    return folder
+
+
+def test_a_corrupt_gzip_stream_is_a_data_error_not_a_zlib_error(tmp_path: Path) -> None:
+    """Issue 11: a damaged deflate stream raised a raw zlib.error from data.py."""
+    system = fake_sources(tmp_path / "debian")
+    src = system / "t10k-images-idx3-ubyte.gz"
+    blob = bytearray(src.read_bytes())
+    for i in range(40, 60):
+        blob[i] ^= 0xFF  # inside the deflate stream: zlib's "invalid code"
+    src.write_bytes(bytes(blob))
+    root = tmp_path / "root"
+    with pytest.raises(DataCorruptError, match="gzip file is damaged") as info:
+        prepare(root, system_dir=system, download=False)
+    assert str(src) in str(info.value)
+    assert not (raw_folder(root) / "t10k-images-idx3-ubyte").exists()
+    assert not [p for p in raw_folder(root).iterdir() if p.name.startswith(".")], "temp left"
+
+
+def test_a_failed_write_is_not_reported_as_a_bad_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a full disk was reported as a corrupt Debian file."""
+    import errno
+
+    from cnnnotes import _io
+
+    system = fake_sources(tmp_path / "debian")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_io.os, "fsync", full)
+    root = tmp_path / "root"
+    with pytest.raises(data.DataNotWritableError, match="No space left on device") as info:
+        prepare(root, system_dir=system, download=False)
+    assert "debian" not in str(info.value), "the source is fine: do not blame it"
+    assert not list(raw_folder(root).iterdir()), "a temporary file was left behind"
+
+
+def test_an_uncreatable_data_folder_is_a_write_error(tmp_path: Path) -> None:
+    system = fake_sources(tmp_path / "debian")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the data folder should go")
+    with pytest.raises(data.DataNotWritableError, match="cannot write"):
+        prepare(blocker / "root", system_dir=system, download=False)
 
 
 @pytest.mark.parametrize(

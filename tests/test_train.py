@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,13 @@ import torch
 from conftest import ROOT
 from torch import nn
 
-from cnnnotes import augment, cache, checkpoint, results
+from cnnnotes import augment, checkpoint, results
 from cnnnotes.baseline import notes_loop
 from cnnnotes.cli import parser as cli_parser
 from cnnnotes.cli import recipe_from
 from cnnnotes.models import MODELS, NotesCNN, build_model
 from cnnnotes.recipes import RECIPES, Recipe, load_data
-from cnnnotes.train import History, batches, evaluate, fit
+from cnnnotes.train import batches, evaluate, fit, predict
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +46,138 @@ def test_batches_reject_bad_sizes(bad: object) -> None:
         list(batches(torch.zeros(3), torch.zeros(3), bad))  # type: ignore[arg-type]
 
 
-def test_fit_is_reproducible_and_restores_nothing_random(small) -> None:
+@pytest.fixture
+def threads() -> Iterator[None]:
+    """Let a test set the thread count; restore the count it found afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(n: int = 96, seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+    return (x, y), (x[:32], y[:32])
+
+
+def test_fit_is_reproducible_and_uses_no_global_randomness() -> None:
+    """Issue 11: the old test re-seeded the global RNG before each run, so it could not see
+    dropout drawing from it. Here the two runs start from one initialisation but from
+    different global RNG states: with everything drawn from ``seed``, they must agree."""
+    torch.manual_seed(0)
+    start = build_model("notes-dropout")  # dropout 0.5 after fc1
     histories, weights = [], []
-    for _ in range(2):
-        torch.manual_seed(0)
-        model = build_model("pool-first")
-        histories.append(fit(model, *small, epochs=2, batch_size=64, seed=1, progress=False))
+    for disturb in (1, 2):
+        model = copy.deepcopy(start)
+        torch.manual_seed(disturb)  # a different global state before each run
+        before = torch.random.get_rng_state()
+        histories.append(fit(model, *tiny(), epochs=2, batch_size=32, seed=1, progress=False))
+        assert torch.equal(torch.random.get_rng_state(), before), "fit changed the global RNG"
         weights.append(model.state_dict())
-    assert histories[0].test_acc == histories[1].test_acc
     assert histories[0].train_loss == histories[1].train_loss
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]), name
+    model = copy.deepcopy(start)
+    other = fit(model, *tiny(), epochs=2, batch_size=32, seed=2, progress=False)
+    assert other.train_loss != histories[0].train_loss, "the seed must matter"
+
+
+def test_fit_rejects_a_zero_batch_size_before_dividing_by_it() -> None:
+    """Issue 11: batch_size=0 raised ZeroDivisionError before the intended ValueError."""
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        fit(nn.Linear(784, 10), *tiny(), batch_size=0, progress=False)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_fit_checks_max_batches(bad: object) -> None:
+    """Issue 11: max_batches <= 0 was not checked (0 ran no batch, then failed)."""
+    with pytest.raises(ValueError, match="max_batches must be an int >= 1"):
+        fit(nn.Linear(784, 10), *tiny(), max_batches=bad, progress=False)
+
+
+def test_one_cycle_anneals_over_the_batches_actually_run(monkeypatch) -> None:
+    """Issue 11: with max_batches, OneCycleLR counted full epochs and never annealed."""
+    made: list[torch.optim.lr_scheduler.OneCycleLR] = []
+    real = torch.optim.lr_scheduler.OneCycleLR
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR", spy)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    fit(model, *tiny(), epochs=2, batch_size=8, max_batches=3, lr=0.01,
+        schedule="onecycle", progress=False)  # fmt: skip
+    (sched,) = made
+    # 2 epochs x 3 batches: the cycle is planned over 6 steps and all 6 are taken (the
+    # old code planned 2 x 12 full-epoch steps and stopped a quarter of the way up).
+    assert (sched.total_steps, sched.last_epoch) == (6, 6), "the cycle must run to its end"
+
+
+class Broken(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("which", ["evaluate", "predict"])
+def test_evaluate_and_predict_restore_the_mode_when_the_model_fails(which: str) -> None:
+    """Issue 11: the mode was restored after the loop, not in ``finally``."""
+    model = Broken().train()
+    x, y = torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate(model, x, y) if which == "evaluate" else predict(model, x)
+    assert model.training, f"{which} left the model in eval mode"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"schedule": "onecycle"},
+        {"augment": augment.shift_and_flip},
+        {"channels_last": True},
+        {"weight_decay": 1e-3},
+        {"shuffle": False, "lr": 3e-3},
+    ],
+    ids=["onecycle", "augment", "channels_last", "weight_decay", "no_shuffle"],
+)
+def test_fit_options_train_and_are_reproducible(options: dict) -> None:
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model("pool-first")
+        history = fit(model, *tiny(), epochs=2, batch_size=32, max_batches=2, progress=False,
+                      **options)  # fmt: skip
+        runs.append((history, model.state_dict()))
+    (h0, w0), (h1, w1) = runs
+    assert len(h0.train_loss) == 2 and all(math.isfinite(v) for v in h0.train_loss)
+    assert h0.train_loss == h1.train_loss and h0.test_acc == h1.test_acc
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert len(h0.seconds) == len(h0.cpu_seconds) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fit_on_cuda_is_reproducible_and_restores_the_settings() -> None:
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model("notes-dropout")
+        history = fit(model, *tiny(256), epochs=2, batch_size=32, device="cuda", progress=False)
+        runs.append((history.train_loss, {k: v.cpu() for k, v in model.state_dict().items()}))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"epochs": 0}, "epochs must be an int >= 1"),
-        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr": 0.0}, "lr must be a number > 0"),
         ({"schedule": "cosine"}, "schedule must be 'constant' or 'onecycle'"),
-        ({"weight_decay": -1e-4}, "weight_decay must be >= 0"),
+        ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
+        ({"seed": -1}, "seed must be an int from 0"),
+        ({"shuffle": 1}, "shuffle must be True or False"),
     ],
 )
 def test_fit_rejects_bad_arguments(small, kwargs: dict, match: str) -> None:
@@ -83,7 +198,7 @@ def test_evaluate_matches_a_direct_computation(small) -> None:
     assert acc == int((logits.argmax(1) == y).sum()) / len(y)
 
 
-def test_notes_loop_and_tensor_loop_train_identically() -> None:
+def test_notes_loop_and_tensor_loop_train_identically(threads: None) -> None:
     """The DataLoader loop of the notes and fit(shuffle=False) on raw tensors: same weights."""
     torch.set_num_threads(2)
     reference, _ = notes_loop(epochs=1, seed=0, progress=False, max_batches=5)
@@ -149,27 +264,6 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         checkpoint.load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_cache_reuses_a_matching_run_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CNNNOTES_CACHE", str(tmp_path))
-    calls = []
-
-    def fake_run(recipe, seed, device, progress, data):
-        calls.append(seed)
-        torch.manual_seed(seed)
-        return build_model(recipe.model), History(test_acc=[0.5], seconds=[1.0])
-
-    monkeypatch.setattr(cache, "run", fake_run)
-    _, first = cache.trained("fast", seed=4)
-    _, second = cache.trained("fast", seed=4)
-    assert calls == [4] and second.test_acc == first.test_acc == [0.5]
-    cache.trained("fast", seed=4, retrain=True)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 99)  # another thread count
-    cache.trained("fast", seed=4)
-    assert calls == [4, 4, 4]
-    with pytest.raises(ValueError, match="unknown recipe"):
-        cache.trained("nope")
-
-
 def test_results_need_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(results, "DATA_DIR", tmp_path)
     results.save("demo", {"value": 3}, command=["x"])
@@ -196,7 +290,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     [
         (["--model", "resnet"], "invalid choice: 'resnet'"),
         (["--epochs", "0"], "expected a whole number >= 1, got '0'"),
-        (["--lr", "-1"], "expected a number > 0"),
+        (["--lr", "-1"], "expected a finite number > 0"),
         (["--recipe", "nope"], "invalid choice: 'nope'"),
     ],
 )
@@ -237,6 +331,9 @@ def test_cli_trains_and_writes_metrics_and_checkpoint(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["recipe"]["model"] == "pool-first" and len(metrics["history"]["test_acc"]) == 1
     assert 0.6 < metrics["test_acc"] <= 1.0
-    assert metrics["command"].startswith("python -m cnnnotes.train")
+    assert metrics["provenance"]["command"].startswith("python -m cnnnotes.train")
     model, meta = checkpoint.load_checkpoint(out / "model.pt")
     assert meta["test_acc"] == metrics["test_acc"] and isinstance(model, nn.Sequential)
+    assert set(meta["normalization"]) == {"mean", "std"} and meta["classes"][0] == "T-shirt/top"
+    classifier = checkpoint.load_model(out / "model.pt")
+    assert classifier.mean == meta["normalization"]["mean"] and classifier.mean > 0.2

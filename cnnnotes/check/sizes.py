@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from torch import nn
 
 from cnnnotes.check.core import _check_scalars
-from cnnnotes.sweep import _torch_out, empirical_receptive_field
+from cnnnotes.sweep import empirical_receptive_field, torch_output_size
 
 
 def _sizes() -> tuple[int, ...]:
@@ -33,7 +33,7 @@ def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
         return nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), bias=False)
 
     def oracle(w: int, k: int, s: int, p: int) -> int:
-        return _torch_out(layer(k, s, p), w)
+        return torch_output_size(layer(k, s, p), w)
 
     return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
 
@@ -48,7 +48,7 @@ def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
                     yield from ((w, k, s, p) for w in _sizes() if k <= w + 2 * p)
 
     def oracle(w: int, k: int, s: int, p: int) -> int:
-        return _torch_out(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
+        return torch_output_size(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
 
     return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from cnnnotes._validate import choice
 from cnnnotes.check.core import _check_tensors
 
 CONV_CASES: tuple[tuple[tuple[int, ...], tuple[int, ...], int, int], ...] = (
@@ -61,8 +62,7 @@ POOL_CASES: tuple[tuple[tuple[int, ...], int, int, int, float], ...] = (
 
 def check_pool2d(fn: Callable, kind: str = "max", *, seed: int = 0) -> str:
     """Check ``fn(x, kernel_size, stride, padding)`` against ``F.max_pool2d`` / ``F.avg_pool2d``."""
-    if kind not in ("max", "avg"):
-        raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
+    choice(kind, "kind", ("max", "avg"))
     ref, what = (F.max_pool2d, "F.max_pool2d") if kind == "max" else (F.avg_pool2d, "F.avg_pool2d")
     g = torch.Generator().manual_seed(seed)
 
