@@ -1,13 +1,21 @@
-"""Trained models cached on disk, so later chapters reuse the training chapter's run.
+"""Trained models cached on disk: a cache entry may save time, never change a result.
 
-A cache entry is a checkpoint whose metadata records the recipe, seed, thread
-count and library versions; an entry is used only when all of them match, so a
-cached model is the model a fresh run would produce on this machine.
+An entry is a checkpoint whose file name carries a hash of everything the
+training result depends on: the recipe (data normalisation included), the seed,
+a digest of the training and test tensors, the thread count, the library
+versions, the CPU and the settings that pick its float kernels. A different
+machine or setting therefore never finds another's entry, and an entry that
+cannot be read or whose record does not match is deleted and trained again.
+Clear the cache with ``make clean`` or ``python -m cnnnotes.cache --clear``.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +24,21 @@ from torch import nn
 
 from cnnnotes import __version__
 from cnnnotes.checkpoint import load_checkpoint, save_checkpoint
-from cnnnotes.recipes import RECIPES, Recipe, run
+from cnnnotes.recipes import RECIPES, Recipe, load_data, run
+from cnnnotes.results import cpu_name
 from cnnnotes.train import History
+
+KERNEL_VARIABLES = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "MKL_CBWR",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+"""Environment variables that change which float kernels run, hence the last bits."""
+
+Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def cache_dir() -> Path:
@@ -26,40 +47,117 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cnnnotes" / "runs"
 
 
-def fingerprint(recipe: Recipe, seed: int) -> dict[str, Any]:
-    """Everything a training run's result depends on (on one machine)."""
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """A short hash of the tensors' shapes, dtypes and bytes.
+
+    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2))
+    True
+    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(3))
+    False
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)} {t.dtype};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def fingerprint(recipe: Recipe, seed: int, data: tuple[Split, Split]) -> dict[str, Any]:
+    """Everything a training run's result depends on."""
+    (x_train, y_train), (x_test, y_test) = data
     return {
         "recipe": recipe.as_dict(),
         "seed": seed,
+        "data": tensor_digest(x_train, y_train, x_test, y_test),
         "threads": torch.get_num_threads(),
-        "torch": str(torch.__version__),
-        "cnnnotes": __version__,
+        "versions": {
+            "torch": str(torch.__version__),
+            "cnnnotes": __version__,
+            "python": platform.python_version(),
+        },
+        "cpu": {"name": cpu_name(), "capability": torch.backends.cpu.get_cpu_capability()},
+        "kernel_env": {k: os.environ.get(k) for k in KERNEL_VARIABLES},
     }
 
 
-def _path(name: str, seed: int) -> Path:
-    return cache_dir() / f"{name}-seed{seed}.pt"
+def entry_path(name: str, seed: int, fp: dict[str, Any]) -> Path:
+    """The cache file for recipe ``name``, ``seed`` and fingerprint ``fp``."""
+    key = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / f"{name}-seed{seed}-{key}.pt"
+
+
+def _cached(path: Path, fp: dict[str, Any]) -> tuple[nn.Module, History] | None:
+    """The entry at ``path`` if it loads and matches ``fp``; else None (a bad entry is removed)."""
+    if not path.is_file():
+        return None
+    try:
+        model, meta = load_checkpoint(path)
+        if meta.get("fingerprint") == fp:
+            return model, History(**meta["history"])
+    except Exception:  # a truncated or foreign file: delete it and train again
+        pass
+    path.unlink(missing_ok=True)
+    return None
 
 
 def trained(
-    name: str, seed: int = 0, *, retrain: bool = False, data: tuple | None = None
+    name: str,
+    seed: int = 0,
+    *,
+    retrain: bool = False,
+    data: tuple[Split, Split] | None = None,
+    progress: bool = True,
 ) -> tuple[nn.Module, History]:
-    """The model of recipe ``name`` trained with ``seed`` (CPU), from the cache when it matches.
+    """The model of recipe ``name`` trained with ``seed`` on the CPU, cached when possible.
 
-    ``retrain=True`` always trains (and refreshes the cache entry). The model is
-    returned in eval mode with its training history.
+    ``data`` are the recipe's train and test tensors (default: loaded with the
+    recipe's normalisation); they are part of the cache key. ``retrain=True``
+    always trains and refreshes the entry. ``progress`` shows a progress bar
+    (``TQDM_DISABLE=1`` hides it). The model is returned in eval mode with its
+    training history.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(sorted(RECIPES))}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     recipe = RECIPES[name]
-    path = _path(name, seed)
-    expected = fingerprint(recipe, seed)
-    if not retrain and path.is_file():
-        model, meta = load_checkpoint(path)
-        if meta.get("fingerprint") == expected:
-            return model, History(**meta["history"])
-    model, history = run(recipe, seed=seed, device="cpu", progress=False, data=data)
+    data = data if data is not None else load_data(recipe.normalize)
+    fp = fingerprint(recipe, seed, data)
+    path = entry_path(name, seed, fp)
+    hit = None if retrain else _cached(path, fp)
+    if hit is not None:
+        return hit
+    model, history = run(recipe, seed=seed, device="cpu", progress=progress, data=data)
     model.eval()
-    meta = {"model": recipe.model, "fingerprint": expected, "history": history.as_dict()}
+    meta = {"model": recipe.model, "fingerprint": fp, "history": history.as_dict()}
     save_checkpoint(path, model, meta)
     return model, history
+
+
+def clear_cache() -> int:
+    """Delete every cached model; return how many files were removed."""
+    removed = 0
+    for path in cache_dir().glob("*.pt"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cnnnotes.cache [--clear]``: show or clear the cache of trained models."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--clear", action="store_true", help="delete every cached model")
+    args = parser.parse_args(argv)
+    if args.clear:
+        print(f"removed {clear_cache()} cached model(s) from {cache_dir()}")
+    else:
+        entries = sorted(cache_dir().glob("*.pt"))
+        print(f"{len(entries)} cached model(s) in {cache_dir()}")
+        for path in entries:
+            print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

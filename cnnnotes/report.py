@@ -4,8 +4,10 @@ Float results change in their last bits with the CPU, its kernels and the thread
 count. What the book prints must not: a comparison prints a *verdict* against a
 fixed tolerance (never the size of the round-off), and an aggregate of float
 arithmetic (a loss, a mean, a statistic) is printed with few enough significant
-digits that a change of kernels does not reach them. Every chapter and
-self-check formats through these two functions.
+digits that a change of kernels does not reach them. A number glued into the
+prose is rounded the same way, since nbval compares the glued value too. Every
+chapter and self-check formats through :func:`verdict`, :func:`approx` and
+:func:`glue`.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def verdict(actual: object, expected: object, tol: float | None = None) -> str:
     limit = _tolerance(a, b, tol)
     a64, b64 = a.detach().cpu().to(torch.float64), b.detach().cpu().to(torch.float64)
     same = (a64 == b64) | (a64.isnan() & b64.isnan())
-    diff = torch.where(same, 0.0, (a64 - b64).abs()).nan_to_num(nan=math.inf)
+    diff = torch.where(same, 0.0, (a64 - b64).abs()).nan_to_num(nan=math.inf, posinf=math.inf)
     allowed = limit * b64.abs().clamp(min=1.0).nan_to_num(nan=1.0, posinf=1.0)
     bad = diff > allowed
     if not bool(bad.any()):
@@ -81,11 +83,13 @@ def verdict(actual: object, expected: object, tol: float | None = None) -> str:
     return f"DIFFERENT: max |Δ| = {float(diff.flatten()[flat]):.2g} at {index}"
 
 
-def approx(value: float, sig: int = 3) -> str:
+def approx(value: float, sig: int = 3, *, decimals: int | None = None) -> str:
     """``value`` rounded to ``sig`` significant digits, in plain (not scientific) notation.
 
     Use it for every printed aggregate of float arithmetic: three significant
     digits survive the round-off of any CPU kernel, the full ``repr`` does not.
+    ``decimals`` rounds to a fixed number of decimals instead, for a value that is
+    zero up to round-off (a mean after standardising): it never prints ``-0.0``.
 
     >>> approx(0.232641)
     '0.233'
@@ -95,6 +99,8 @@ def approx(value: float, sig: int = 3) -> str:
     '-0.00012'
     >>> approx(1234567.0)
     '1,230,000'
+    >>> approx(-3e-9, decimals=4)
+    '0.0000'
     """
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -109,6 +115,10 @@ def approx(value: float, sig: int = 3) -> str:
     value = float(value)
     if not math.isfinite(value):
         return str(value)
+    if decimals is not None:
+        if not isinstance(decimals, int) or isinstance(decimals, bool) or decimals < 0:
+            raise ValueError(f"decimals must be an int >= 0, got {decimals!r}")
+        return f"{round(value, decimals) + 0.0:,.{decimals}f}"  # + 0.0 turns -0.0 into 0.0
     if value == 0.0:
         return "0"
     exponent = math.floor(math.log10(abs(value)))
@@ -117,3 +127,35 @@ def approx(value: float, sig: int = 3) -> str:
     if rounded != 0.0 and math.floor(math.log10(abs(rounded))) > exponent:
         decimals -= 1  # 0.9996 rounds up to 1.000: keep sig digits, not sig + 1
     return f"{rounded:,.{max(decimals, 0)}f}"
+
+
+def rounded(value: float, sig: int = 4) -> float:
+    """``value`` rounded to ``sig`` significant digits, as a float (see :func:`approx`).
+
+    >>> rounded(0.28604057431221)
+    0.286
+    >>> rounded(92.38999999999999)
+    92.39
+    """
+    return float(approx(value, sig).replace(",", ""))
+
+
+def glue(name: str, value: object, display: bool = False, sig: int = 4) -> None:
+    """``myst_nb.glue`` with floats rounded to ``sig`` significant digits first.
+
+    nbval compares a glued value's full ``repr``, so an unrounded float glued into
+    the prose would make the page depend on the CPU. Ints, strings and Markdown
+    pass through unchanged. Format the number in the prose, e.g.
+    ``{glue:text}`name:.2f```, with no more digits than ``sig``.
+    """
+    from myst_nb import glue as myst_glue  # the notebooks extra; imported when used
+
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"glue {name!r}: expected a single number, got shape {tuple(value.shape)}"
+            )
+        value = value.item()
+    if isinstance(value, float):
+        value = rounded(value, sig)
+    myst_glue(name, value, display=display)

@@ -1,8 +1,8 @@
 """Results of long runs, stored as JSON data files with their provenance.
 
 The chapters read what ``scripts/experiments.py`` measured (a seed band, the
-ablation table, the side-by-side benchmark) instead of re-running hours of
-training. Every file records the command that wrote it, the library versions,
+ablation table, the side-by-side benchmark, the reference model's record) instead
+of re-running hours of training. Every file records the command that wrote it, the library versions,
 the machine and the date, and :func:`load` refuses a file without them.
 """
 
@@ -19,15 +19,17 @@ from typing import Any
 import torch
 
 from cnnnotes import __version__
+from cnnnotes._io import atomic_write_text
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "book" / "data"
-"""Where the data files live (``book/data`` in the repository)."""
+DATA_DIR = Path(__file__).resolve().parent / "recorded"
+"""Where the recorded results live: package data (``cnnnotes/recorded``), so a regular
+``pip install`` carries them and a chapter downloaded on its own can read them."""
 
 PROVENANCE_KEYS = ("command", "versions", "machine", "threads", "date")
 
 
-def provenance(command: list[str] | None = None) -> dict[str, Any]:
-    """Who wrote a result: command line, versions, machine, thread count, UTC date."""
+def cpu_name() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` where there is one)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -35,6 +37,12 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
         cpu = names[0] if names else cpu
     except OSError:
         pass
+    return cpu
+
+
+def provenance(command: list[str] | None = None) -> dict[str, Any]:
+    """Who wrote a result: command line, versions, machine, thread count, UTC date."""
+    cpu = cpu_name()
     return {
         "command": " ".join(command if command is not None else sys.argv),
         "versions": {
@@ -49,19 +57,18 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
 
 
 def save(name: str, payload: dict[str, Any], command: list[str] | None = None) -> Path:
-    """Write ``book/data/<name>.json`` with ``payload`` and its provenance, atomically."""
+    """Write ``cnnnotes/recorded/<name>.json`` with ``payload`` and its provenance, atomically."""
     if not name.isidentifier():
         raise ValueError(f"result name must be an identifier, got {name!r}")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"provenance": provenance(command), **payload}, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(
+        path, json.dumps({"provenance": provenance(command), **payload}, indent=1) + "\n"
+    )
 
 
 def load(name: str) -> dict[str, Any]:
-    """Read ``book/data/<name>.json``; raise if it is missing or has no provenance."""
+    """Read ``cnnnotes/recorded/<name>.json``; raise if it is missing or has no provenance."""
     path = DATA_DIR / f"{name}.json"
     if not path.is_file():
         command = "benchmark" if name == "benchmark" else "study"

@@ -101,19 +101,24 @@ def relative_l2(before: Tensor, after: Tensor) -> Tensor:
     return torch.where(diff == 0, torch.zeros_like(diff), diff / ref)
 
 
-def changed_fraction(before: Tensor, after: Tensor) -> Tensor:
-    """Per-sample share of *active* values that changed (exact comparison).
+def changed_fraction(before: Tensor, after: Tensor, rel_tol: float = 1e-5) -> Tensor:
+    """Per-sample share of *active* values that changed by more than round-off.
 
     A position is active when it is nonzero in ``before`` or in ``after``; the
     all-zero background is left out, since it would count as "unchanged" for
-    free. A sample with no active position gets 0.
+    free. "Nonzero" and "changed" are judged against ``rel_tol`` times the
+    sample's largest magnitude, so float round-off (which differs from one CPU
+    to another) never counts as a change. A sample with no active position gets 0.
 
     >>> changed_fraction(torch.tensor([[0.0, 2.0, 5.0, 0.0]]), torch.tensor([[0.0, 2.0, 4.0, 1.0]]))
     tensor([0.6667], dtype=torch.float64)
+    >>> changed_fraction(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 2.0 + 1e-7]]))
+    tensor([0.], dtype=torch.float64)
     """
     a, b = _pair_of_maps(before, after)
-    active = (a != 0) | (b != 0)
-    changed = (a != b) & active
+    scale = torch.maximum(a.abs(), b.abs()).amax(dim=1, keepdim=True) * rel_tol
+    active = (a.abs() > scale) | (b.abs() > scale)
+    changed = ((a - b).abs() > scale) & active
     return changed.sum(dim=1, dtype=torch.float64) / active.sum(dim=1).clamp(min=1)
 
 

@@ -1,7 +1,8 @@
-"""The long training runs behind the training chapters, written to book/data/*.json.
+"""The long training runs behind the training chapters, written to cnnnotes/recorded/.
 
     python scripts/experiments.py study       # seed band + ablation -> band.json, ablation.json
     python scripts/experiments.py benchmark   # notes' loop vs our recipes, side by side
+    python scripts/experiments.py reference   # the reference model chapters 10-12 load
     python scripts/experiments.py all
     python scripts/experiments.py study --rows wide best   # re-run some ablation rows only
     python scripts/experiments.py band --recipes notes-corrected --seeds 3 4 5  # add seeds
@@ -24,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from cnnnotes import results
+from cnnnotes import reference, results
 from cnnnotes.baseline import notes_loop
 from cnnnotes.models import build_model
 from cnnnotes.recipes import RECIPES, Recipe, load_data, run
@@ -204,10 +205,10 @@ def benchmark() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["study", "band", "benchmark", "all"])
+    parser.add_argument("what", choices=["study", "band", "benchmark", "reference", "all"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel one-thread runs (study)")
-    parser.add_argument("--threads", type=int, default=2, help="threads (benchmark)")
+    parser.add_argument("--threads", type=int, default=2, help="threads (benchmark, reference)")
     parser.add_argument("--rows", nargs="+", help="study: re-run only these ablation rows")
     parser.add_argument("--recipes", nargs="+", default=["notes-original", "notes-corrected"],
                         help="band: the recipes to add --seeds to")  # fmt: skip
@@ -218,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         update_rows(args.rows, args.jobs)
     elif args.what in ("study", "all"):
         study(args.seeds, args.jobs)
+    if args.what in ("reference", "all"):
+        torch.set_num_threads(args.threads)
+        path = reference.make_reference()
+        _, meta = reference.load_reference()
+        print(f"reference model: {100 * meta['test_acc']:.2f}% test accuracy -> {path}")
     if args.what in ("benchmark", "all"):
         torch.set_num_threads(args.threads)
         benchmark()

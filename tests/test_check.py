@@ -34,31 +34,43 @@ from cnnnotes.sweep import (
 @pytest.mark.parametrize(
     ("actual", "expected", "summary"),
     [
-        ([1.0, 2.0], [1.0, 2.0], "exact"),
         ([1, 2], [1, 2], "exact"),
-        ([1.0, math.nan, math.inf], [1.0, math.nan, math.inf], "exact"),
-        (torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]), "close (max abs diff < 1e-06)"),
-        (torch.tensor([100.0]), torch.tensor([100.0 + 2e-5]), "close (max abs diff < 1e-04)"),
+        ([1.0, 2.0], [1.0, 2.0], "agree to 1e-05"),  # floats never claim exact
+        ([1.0, math.nan, math.inf], [1.0, math.nan, math.inf], "agree to 1e-05"),
+        (torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]), "agree to 1e-05"),
+        (torch.tensor([1e6]), torch.tensor([1e6 + 2.0]), "agree to 1e-05"),  # relative above 1
+        (
+            torch.tensor([1.0], dtype=torch.float64),
+            torch.tensor([1.0 + 3e-11], dtype=torch.float64),
+            "agree to 1e-10",
+        ),
         (
             torch.tensor([1.0], dtype=torch.float64),
             torch.tensor([1.0 + 3e-9], dtype=torch.float64),
-            "close (max abs diff < 1e-08)",
+            "DIFFERENT: max |Δ| = 3e-09 at (0,)",
         ),
-        ([1.0, 2.0], [1.0, 2.3], "DIFFERENT (max abs diff 0.3)"),
-        ([1, 2], [1, 3], "DIFFERENT (max abs diff 1)"),
-        ([1.0, math.inf], [1.0, 3.0], "DIFFERENT (max abs diff inf)"),
-        ([1.0, math.nan], [1.0, 3.0], "DIFFERENT (max abs diff inf)"),
-        ([1.0, 2.0], [1.0, 2.0, 3.0], "DIFFERENT (shape (2,) vs (3,))"),
+        ([1.0, 2.0], [1.0, 2.3], "DIFFERENT: max |Δ| = 0.3 at (1,)"),
+        ([1, 2], [1, 3], "DIFFERENT: max |Δ| = 1 at (1,)"),
+        ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.5, 4.0]], "DIFFERENT: max |Δ| = 0.5 at (1, 0)"),
+        ([1.0, math.inf], [1.0, 3.0], "DIFFERENT: max |Δ| = inf at (1,)"),
+        ([1.0, math.nan], [1.0, 3.0], "DIFFERENT: max |Δ| = inf at (1,)"),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], "DIFFERENT: shape (2,) vs (3,)"),
     ],
 )
 def test_compare(actual, expected, summary):
-    assert compare(actual, expected).startswith(summary)
+    assert compare(actual, expected) == summary
 
 
-def test_compare_bound_is_strict_power_of_ten():
+def test_compare_tolerance_is_explicit_and_validated():
     a = torch.tensor([0.0], dtype=torch.float64)
-    assert compare(a, a + 1e-8) == "close (max abs diff < 1e-07)"  # 1e-8 itself is not < 1e-8
-    assert compare(a, a + 2e-8) == "close (max abs diff < 1e-07)"
+    assert compare(a, a + 1e-8, tol=1e-6) == "agree to 1e-06"
+    assert compare(a, a + 1e-8, tol=0) == "DIFFERENT: max |Δ| = 1e-08 at (0,)"
+    assert compare(a, a, tol=0) == "exact"
+    for bad in (-1, math.nan, "1e-3", True):
+        with pytest.raises(ValueError, match="tol must be a number >= 0"):
+            compare(a, a, tol=bad)
+    with pytest.raises(TypeError, match="actual must be a tensor"):
+        compare(object(), a)
 
 
 def test_check_answer():
@@ -212,10 +224,20 @@ def test_check_pool2d():
 
 
 def test_checks_are_deterministic():
+    """Same seed, same verdict, whatever the global RNG did in between; the seed matters.
+
+    (Comparing two calls in a row could not fail: nothing changed between them.)
+    """
+
     def wrong(x, w, b, s, p):
         return ops.conv2d(x, w, b, s, p) * 1.01
 
-    assert check_conv2d(wrong) == check_conv2d(wrong)
+    torch.manual_seed(1)
+    first = check_conv2d(wrong)
+    torch.manual_seed(2)
+    torch.rand(1000)  # a different global state: a check drawing from it would now differ
+    assert check_conv2d(wrong) == first
+    assert check_conv2d(wrong, seed=1) != first, "the seed must choose the cases"
     assert check_pool2d(ops.avg_pool2d) == check_pool2d(ops.avg_pool2d)
 
 

@@ -15,6 +15,7 @@ from conftest import ROOT
 from cnnnotes import results
 from cnnnotes.models import MODELS, wide_cnn
 from cnnnotes.recipes import RECIPES, Recipe
+from cnnnotes.reference import load_reference
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_data_files_are_valid_json_with_provenance() -> None:
 
 
 def test_readme_reports_the_stored_results() -> None:
-    """The README's results table quotes book/data; re-running an experiment without
+    """The README's results table quotes cnnnotes/recorded; re-running an experiment without
     updating the README fails here."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     band = results.load("band")["runs"]
@@ -149,5 +150,9 @@ def test_readme_reports_the_stored_results() -> None:
         f"{100 * best_row['test_acc'][-1]:.2f} % in "
         f"{sum(best_row['train_cpu_seconds']) / 60:.1f} CPU minutes (one thread)",
     ]
+    _, record = load_reference()
+    expected.append(
+        f"the reference model that chapters 10 and 11 load | {100 * record['test_acc']:.2f} %"
+    )
     missing = [text for text in expected if text not in readme]
     assert not missing, f"README.md does not quote the stored results: {missing}"

@@ -1,0 +1,108 @@
+"""cnnnotes.cache: an entry saves time and never changes a result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnnotes import cache
+from cnnnotes.models import build_model
+from cnnnotes.train import History
+
+
+def tiny_data(value: float = 0.0) -> tuple:
+    x = torch.full((4, 1, 28, 28), value)
+    y = torch.arange(4)
+    return (x, y), (x[:2], y[:2])
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Train with a fake recipe runner that records its calls, in an empty cache."""
+    monkeypatch.setenv("CNNNOTES_CACHE", str(tmp_path))
+    made: list[int] = []
+
+    def fake_run(recipe, seed, device, progress, data):
+        made.append(seed)
+        torch.manual_seed(seed)
+        return build_model(recipe.model), History(test_acc=[0.5], seconds=[1.0])
+
+    monkeypatch.setattr(cache, "run", fake_run)
+    return made
+
+
+def test_reuses_a_matching_entry_only(calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    model, first = cache.trained("fast", seed=4, data=tiny_data())
+    again, second = cache.trained("fast", seed=4, data=tiny_data())
+    assert calls == [4] and second.test_acc == first.test_acc == [0.5]
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    cache.trained("fast", seed=4, data=tiny_data(), retrain=True)
+    assert calls == [4, 4]
+    cache.trained("fast", seed=5, data=tiny_data())  # another seed
+    cache.trained("notes-corrected", seed=4, data=tiny_data())  # another recipe
+    cache.trained("fast", seed=4, data=tiny_data(1.0))  # other data
+    assert calls == [4, 4, 5, 4, 4]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("ONEDNN_MAX_CPU_ISA", "AVX2"), ("ATEN_CPU_CAPABILITY", "default"), ("MKL_CBWR", "AVX2")],
+)
+def test_kernel_settings_are_part_of_the_key(
+    calls: list[int], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    cache.trained("fast", data=tiny_data())
+    monkeypatch.setenv(variable, value)
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0]
+
+
+def test_threads_cpu_and_versions_are_part_of_the_key(
+    calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.trained("fast", data=tiny_data())
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 99)
+    cache.trained("fast", data=tiny_data())
+    monkeypatch.setattr(cache, "cpu_name", lambda: "another CPU")
+    cache.trained("fast", data=tiny_data())
+    monkeypatch.setattr(cache, "__version__", "9.9.9")
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
+def test_a_bad_entry_is_rebuilt(calls: list[int], damage: str) -> None:
+    cache.trained("fast", data=tiny_data())
+    (entry,) = cache.cache_dir().glob("*.pt")
+    if damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif damage == "garbage":
+        entry.write_bytes(b"not a checkpoint")
+    else:  # a readable checkpoint whose record belongs to another run
+        torch.save({"state_dict": {}, "meta": {"model": "fast"}}, entry)
+    _, history = cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0] and history.test_acc == [0.5]
+    assert cache._cached(entry, cache.fingerprint(cache.RECIPES["fast"], 0, tiny_data()))
+
+
+def test_clear_cache(calls: list[int], capsys: pytest.CaptureFixture[str]) -> None:
+    cache.trained("fast", data=tiny_data())
+    cache.trained("fast", seed=1, data=tiny_data())
+    assert cache.main([]) == 0 and "2 cached model(s)" in capsys.readouterr().out
+    assert cache.clear_cache() == 2
+    assert not list(cache.cache_dir().glob("*.pt"))
+    assert cache.main(["--clear"]) == 0 and "removed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"name": "nope"}, "unknown recipe"), ({"name": "fast", "seed": -1}, "seed must be")],
+)
+def test_bad_arguments(calls: list[int], kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cache.trained(**kwargs, data=tiny_data())
+    assert calls == []

@@ -1,0 +1,70 @@
+"""The reference model: shipped with the package, matching the recipe, usable as loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnnotes import reference, results
+from cnnnotes.checkpoint import save_checkpoint
+from cnnnotes.models import NotesCNN
+from cnnnotes.recipes import RECIPES
+from cnnnotes.train import evaluate
+
+
+def test_record_matches_the_recipe_in_the_code() -> None:
+    model, record = reference.load_reference()
+    assert isinstance(model, NotesCNN) and not model.training
+    assert record["recipe"] == {"name": reference.RECIPE, **RECIPES[reference.RECIPE].as_dict()}, (
+        "the recipe changed since the reference was trained: "
+        "run `python scripts/experiments.py reference`"
+    )
+    assert record["seed"] == reference.SEED
+    assert record["test_acc"] == record["history"]["test_acc"][-1]
+    assert set(results.PROVENANCE_KEYS) <= set(record["provenance"])
+    assert record["normalization"]["std"] > 0
+
+
+def test_weights_stay_small() -> None:
+    assert reference.reference_path().stat().st_size < 10_000_000
+
+
+def test_loaded_model_reproduces_its_recorded_accuracy() -> None:
+    model, record = reference.load_reference()
+    _, (x_test, y_test) = reference.reference_data(record)
+    _, accuracy = evaluate(model, x_test, y_test)
+    assert abs(accuracy - record["test_acc"]) <= 2e-4  # a tie may flip on another CPU
+
+
+def test_missing_or_foreign_files_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(results, "DATA_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"experiments\.py reference"):
+        reference.load_reference()
+    save_checkpoint(tmp_path / reference.FILENAME, NotesCNN(), {"model": "notes"})
+    with pytest.raises(ValueError, match="not a reference model"):
+        reference.load_reference()
+
+
+def test_make_reference_records_what_it_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_trained(name, seed, retrain, data):
+        from cnnnotes.train import History
+
+        assert (name, seed, retrain) == (reference.RECIPE, reference.SEED, True)
+        assert data[0][0].mean().abs() < 1e-6  # trained on standardised inputs
+        return NotesCNN().eval(), History(test_acc=[0.5], seconds=[1.0])
+
+    monkeypatch.setattr(reference, "trained", fake_trained)
+    monkeypatch.setattr(results, "DATA_DIR", tmp_path)
+    x = torch.rand(8, 1, 28, 28)
+    y = torch.arange(8)
+    path = reference.make_reference(data=((x, y), (x, y)))
+    assert path == tmp_path / reference.FILENAME
+    _, record = reference.load_reference()
+    assert record["test_acc"] == 0.5
+    assert record["normalization"]["mean"] == pytest.approx(x.mean().item())
