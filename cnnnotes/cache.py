@@ -2,8 +2,9 @@
 
 An entry is a checkpoint whose file name carries a hash of everything the
 training result depends on: the recipe (data normalisation included), the seed,
-a digest of the training and test tensors, the thread count, the library
-versions, the CPU and the settings that pick its float kernels. A different
+a digest of the training and test tensors, a digest of this package's source
+code, the thread count, the library versions, the CPU and the settings that pick
+its float kernels. A different
 machine or setting therefore never finds another's entry, and an entry that
 cannot be read or whose record does not match is deleted and trained again.
 Clear the cache with ``make clean`` or ``python -m cnnnotes.cache --clear``.
@@ -63,6 +64,14 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def code_digest() -> str:
+    """A short hash of the ``cnnnotes`` source files: a code change retrains."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(recipe: Recipe, seed: int, data: tuple[Split, Split]) -> dict[str, Any]:
     """Everything a training run's result depends on."""
     (x_train, y_train), (x_test, y_test) = data
@@ -70,6 +79,7 @@ def fingerprint(recipe: Recipe, seed: int, data: tuple[Split, Split]) -> dict[st
         "recipe": recipe.as_dict(),
         "seed": seed,
         "data": tensor_digest(x_train, y_train, x_test, y_test),
+        "code": code_digest(),
         "threads": torch.get_num_threads(),
         "versions": {
             "torch": str(torch.__version__),

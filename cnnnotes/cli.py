@@ -82,11 +82,18 @@ def parser() -> argparse.ArgumentParser:
         "--model", choices=sorted(MODELS), help="network (default: the recipe's, else notes)"
     )
     p.add_argument(
-        "--recipe", choices=sorted(RECIPES), help="start from a named recipe (default: corrected)"
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="start from a named recipe (default: the settings of notes-corrected)",
     )
     p.add_argument("--epochs", type=positive_int, help="passes over the training set (default 5)")
     p.add_argument("--batch-size", type=positive_int, help="default 64")
-    p.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        help="learning rate of Adam, or AdamW when the recipe has weight decay "
+        "(default: the recipe's, else 1e-3)",
+    )
     p.add_argument(
         "--no-shuffle", action="store_true", help="keep the file order, as the notes did"
     )

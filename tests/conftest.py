@@ -1,14 +1,16 @@
-"""Shared fixtures: one strict build of the book per test session."""
+"""Shared fixtures: one strict build of the book per test session; torch thread counts."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -35,3 +37,21 @@ def book_build() -> Build:
         text=True,
     )
     return Build(proc.returncode, proc.stdout + proc.stderr, HTML)
+
+
+@pytest.fixture
+def threads() -> Iterator[None]:
+    """Let a test set torch's thread count; restore the count it found afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """A module of many tiny tensor ops: one thread is deterministic and, on a busy
+    machine, many times faster than two. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

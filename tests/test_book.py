@@ -57,8 +57,28 @@ def test_glued_numbers_are_rendered(book_build: Build) -> None:
     assert "Every class has exactly 6,000 training and" in " ".join(text.split())
 
 
-def test_ipynb_download_and_launch_buttons(book_build: Build) -> None:
+def test_ipynb_download_and_no_dead_buttons(book_build: Build) -> None:
     html = (book_build.html / "book" / "01_images_as_tensors.html").read_text(encoding="utf-8")
     assert "_sources/book/01_images_as_tensors.ipynb" in html, "no .ipynb download"
-    assert "colab.research.google.com" in html, "no Colab launch button"
+    assert "colab.research.google.com" not in html, "a Colab button with no repository behind it"
     assert Path(book_build.html / "_sources" / "book" / "01_images_as_tensors.ipynb").is_file()
+
+
+PLACEHOLDER_REPOSITORIES = ("cnn-notes/cnn-notes", "example.com", "your-")
+
+
+def test_buttons_and_claims_have_a_target() -> None:
+    """A launch or repository button needs a real repository; the prose claims only what exists."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    buttons = config.get("launch_buttons") or {}
+    launch = {key for key, value in buttons.items() if key.endswith("_url") and value}
+    html = config.get("html") or {}
+    repo = str((config.get("repository") or {}).get("url") or "")
+    if launch or html.get("use_repository_button") or html.get("use_issues_button"):
+        assert repo, "a launch, repository or issues button is configured without a repository"
+        assert not any(p in repo for p in PLACEHOLDER_REPOSITORIES), f"placeholder URL {repo}"
+    prose = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md"))
+    if "colab_url" not in launch:
+        assert "Colab" not in prose, "the prose offers Colab, but no Colab button is configured"
+    if "binderhub_url" not in launch:
+        assert "Binder" not in prose, "the prose offers Binder, but no Binder button is configured"

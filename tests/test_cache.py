@@ -61,7 +61,7 @@ def test_kernel_settings_are_part_of_the_key(
     assert calls == [0, 0]
 
 
-def test_threads_cpu_and_versions_are_part_of_the_key(
+def test_threads_cpu_versions_and_code_are_part_of_the_key(
     calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache.trained("fast", data=tiny_data())
@@ -71,7 +71,9 @@ def test_threads_cpu_and_versions_are_part_of_the_key(
     cache.trained("fast", data=tiny_data())
     monkeypatch.setattr(cache, "__version__", "9.9.9")
     cache.trained("fast", data=tiny_data())
-    assert calls == [0, 0, 0, 0]
+    monkeypatch.setattr(cache, "code_digest", lambda: "edited code")
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])

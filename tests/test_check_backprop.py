@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 import torch.nn.functional as F
 
 from cnnnotes import backprop, losses, ops
@@ -18,13 +17,7 @@ from cnnnotes.check import (
 )
 from cnnnotes.train import train_epoch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------- cross-entropy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,13 +98,6 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(OSError, match="No space left"):
         save_checkpoint(path, build_model("notes"), {"model": "notes"})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
-
-
-@pytest.fixture
-def threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cli_passes_seed_device_threads_and_saves_a_usable_checkpoint(

@@ -12,13 +12,7 @@ F64 = torch.float64
 CLOSE = {"rtol": 1e-12, "atol": 1e-12}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is many times faster than two on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cases(count: int, seed: int):

@@ -20,6 +20,10 @@ HIDDEN_TAGS = {"remove-cell", "remove-input"}
 MACHINE_PATH = re.compile(r"(/tmp/|/root/|/work/|/home/\w+/|site-packages/|Root location)")
 
 
+SOLUTION_MARK = re.compile(r"\{solution-(start|end)\}\s*([\w-]*)")
+CHECK_CALL = re.compile(r"\b(check_\w+|compare)\(")
+
+
 def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -30,6 +34,21 @@ def code_cells(nb: dict) -> list[dict]:
 
 def tags(cell: dict) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []))
+
+
+def solutions(nb: dict) -> list[tuple[str, list[dict]]]:
+    """(label, code cells) of every solution block, in order."""
+    found: list[tuple[str, list[dict]]] = []
+    inside = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for mark in SOLUTION_MARK.finditer("".join(cell["source"])):
+                inside = mark.group(1) == "start"
+                if inside:
+                    found.append((mark.group(2), []))
+        elif inside and "".join(cell["source"]).strip():
+            found[-1][1].append(cell)
+    return found
 
 
 def output_text(out: dict) -> str:
@@ -106,3 +125,22 @@ class TestChapter:
             "the first code cell is the set-up cell importing cnnnotes"
         )
         assert md.count(":class: dropdown") >= len(exercises), "solutions are hidden (dropdown)"
+
+    def test_every_solution_runs_a_self_check(self, path: Path) -> None:
+        """Each exercise's solution code calls a cnnnotes check (or ``compare``)."""
+        for label, cells in solutions(load(path)):
+            sources = ["".join(c["source"]) for c in cells]
+            assert any(CHECK_CALL.search(s) for s in sources), f"{label}: no self-check call"
+
+    def test_solution_cells_are_collapsed_in_the_notebook(self, path: Path) -> None:
+        """A learner running the notebook locally is not shown the solutions."""
+        for label, cells in solutions(load(path)):
+            for cell in cells:
+                hidden = cell.get("metadata", {}).get("jupyter", {})
+                assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), label
+
+    def test_code_lines_fit_the_page(self, path: Path) -> None:
+        """The site's text column shows 80 characters of code; longer lines are cut off."""
+        for i, cell in enumerate(code_cells(load(path))):
+            for line in "".join(cell["source"]).splitlines():
+                assert len(line) <= 80, f"code cell {i}, {len(line)} characters: {line[:50]}"

@@ -17,13 +17,7 @@ TRACK = {"rtol": 1e-9, "atol": 1e-9}
 """How closely a few from-scratch training steps follow PyTorch's in float64."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Deterministic and, on a busy machine, faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +43,6 @@ def test_batches_cover_every_example_once_per_epoch() -> None:
 def test_batches_reject_bad_sizes(bad: object) -> None:
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         list(batches(torch.zeros(3), torch.zeros(3), bad))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def threads() -> Iterator[None]:
-    """Let a test set the thread count; restore the count it found afterwards."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(n: int = 96, seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
