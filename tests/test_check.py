@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cnnnotes import ops, sweep
 from cnnnotes.check import (
@@ -97,9 +98,14 @@ def test_check_output_size():
     no_floor = check_output_size(lambda w, k, s, p: (w + 2 * p - k) / s + 1)
     assert no_floor == (
         "Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0) returned 2.5, PyTorch gives 2."
+        " That is what dividing without the floor gives."
     )
     no_padding = check_output_size(lambda w, k, s, p: (w - k) // s + 1)
-    assert "padding=1) returned 3, PyTorch gives 5." in no_padding
+    assert no_padding.endswith("padding=1) returned 3, PyTorch gives 5.")  # no named slip fits
+    one_side = check_output_size(lambda w, k, s, p: (w + p - k) // s + 1)
+    assert one_side.endswith("That is what padding on one side only (P instead of 2P) gives.")
+    no_plus_one = check_output_size(lambda w, k, s, p: (w + 2 * p - k) // s)
+    assert no_plus_one.endswith("That is what forgetting the +1 gives.")
     assert "returned None" in check_output_size(lambda w, k, s, p: None)
 
 
@@ -120,9 +126,12 @@ def test_check_param_count():
     d_biases = check_param_count(lambda d, n, k: n * (k * k * d + d))
     assert d_biases == (
         "Mismatch: fn(in_channels=3, out_channels=1, kernel_size=3) returned 30, PyTorch gives 28."
+        " That is what one bias per input channel, N(F²D + D) (the notes' slip) gives."
     )
     no_bias = check_param_count(lambda d, n, k: n * k * k * d)
-    assert "kernel_size=3) returned 9, PyTorch gives 10." in no_bias
+    assert (
+        "kernel_size=3) returned 9, PyTorch gives 10. That is what forgetting the bias" in no_bias
+    )
 
 
 def test_check_pool_size():
@@ -130,6 +139,7 @@ def test_check_pool_size():
     ceil = check_pool_size(lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1)
     assert ceil == (
         "Mismatch: fn(size=5, kernel_size=2, stride=2, padding=0) returned 3, PyTorch gives 2."
+        " That is what ceil instead of floor gives."
     )
 
 
@@ -316,3 +326,29 @@ def test_sweeps_reject_bad_case_counts(bad):
 def test_check_answer_rejects_a_bad_tolerance(tol):
     with pytest.raises(ValueError, match="tol must be a number >= 0"):
         check_answer(13, 13, "width", tol=tol)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(6, 28, 28), [6, 28, 28], torch.Size([6, 28, 28]), torch.tensor([6, 28, 28]), (6.0, 28, 28)],
+)
+def test_check_answer_accepts_every_form_of_a_shape(answer):
+    assert check_answer(answer, (6, 28, 28), "shape").startswith("Correct: shape = (6")
+
+
+@pytest.mark.parametrize("answer", [(6, 28), (6, 28, 29), 6, "6, 28, 28", (True, 28, 28)])
+def test_check_answer_rejects_wrong_shapes(answer):
+    assert check_answer(answer, torch.Size([6, 28, 28]), "shape").startswith("Not yet")
+
+
+def test_conv_and_pool_checks_name_their_classic_mistakes():
+    flipped = check_conv2d(lambda x, w, b, s, p: F.conv2d(x, w.flip(-2, -1), b, s, p))
+    assert flipped.endswith(
+        "That is what flipping the kernel (true convolution; F.conv2d cross-correlates) gives."
+    )
+
+    def zero_padded(x, k, s, p):
+        return F.max_pool2d(F.pad(x, (p, p, p, p)), k, s)
+
+    assert check_pool2d(zero_padded).endswith("padding with zeros instead of -inf gives.")
+    assert "That is what" not in check_conv2d(lambda x, w, b, s, p: F.conv2d(x, w, None, s, p))

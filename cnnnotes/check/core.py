@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from numbers import Real
 
 import torch
@@ -26,20 +26,51 @@ def compare(actual: object, expected: object, tol: float | None = None) -> str:
     return verdict(actual, expected, tol)
 
 
-def check_answer(value: object, expected: float, name: str = "answer", *, tol: float = 0.0) -> str:
-    """Check a pen-and-paper number (``tol`` is the allowed absolute error).
+def check_answer(value: object, expected: object, name: str = "answer", *, tol: float = 0.0) -> str:
+    """Check a pen-and-paper number, or a tuple of numbers such as a shape.
+
+    ``tol`` is the allowed absolute error of each number. Every natural form of a
+    right answer passes: ints or floats, a one-element tensor, and for a shape a
+    tuple, a list or a ``torch.Size``.
 
     >>> check_answer(13, 13, "output width")
     'Correct: output width = 13.'
     >>> check_answer(12, 13, "output width")
     'Not yet: output width = 12, expected 13.'
+    >>> check_answer(torch.Size([6, 28, 28]), (6, 28, 28), "shape after conv1")
+    'Correct: shape after conv1 = (6, 28, 28).'
+    >>> check_answer([6, 14], (6, 28, 28), "shape")
+    'Not yet: shape = (6, 14), expected (6, 28, 28).'
     """
-    if not (isinstance(tol, Real) and tol >= 0):
+    if not (isinstance(tol, Real) and not isinstance(tol, bool) and tol >= 0):
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
-    got = _number(value)
-    if isinstance(got, Real) and not isinstance(got, bool) and abs(got - expected) <= tol:
+    if isinstance(expected, (tuple, list, torch.Size)):
+        want = tuple(_number(e) for e in expected)
+        got = tuple(_number(v) for v in value) if _is_sequence(value) else _number(value)
+        ok = (
+            isinstance(got, tuple)
+            and len(got) == len(want)
+            and all(_within(g, e, tol) for g, e in zip(got, want, strict=True))
+        )
+    else:
+        want, got = expected, _number(value)
+        ok = _within(got, expected, tol)
+    if ok:
         return f"Correct: {name} = {got}."
-    return f"Not yet: {name} = {got!r}, expected {expected}."
+    return f"Not yet: {name} = {got!r}, expected {want}."
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, (tuple, list, torch.Size)) or (
+        isinstance(value, torch.Tensor) and value.dim() == 1
+    )
+
+
+def _within(got: object, expected: object, tol: float) -> bool:
+    """``got`` is a real number (not a bool) within ``tol`` of ``expected``."""
+    if not isinstance(got, Real) or isinstance(got, bool) or not isinstance(expected, Real):
+        return False
+    return abs(got - expected) <= tol
 
 
 def _number(value: object) -> object:
@@ -57,10 +88,36 @@ def _call_text(fn: Callable, names: Sequence[str], args: Sequence[object]) -> st
     return f"{name}(" + ", ".join(f"{n}={a!r}" for n, a in zip(names, args, strict=True)) + ")"
 
 
+Mistakes = Mapping[str, Callable[..., object]]
+"""Classic wrong versions of a formula or op, by the name a message gives them."""
+
+
+def _named_mistake(mistakes: Mistakes | None, args: tuple, got: object) -> str:
+    """`` That is what <mistake> gives.`` when a known wrong version explains ``got``."""
+    for name, wrong in (mistakes or {}).items():
+        try:
+            theirs = wrong(*args)
+        except Exception:  # a wrong formula may fail on some cases; it explains nothing there
+            continue
+        if isinstance(theirs, torch.Tensor):
+            same = isinstance(got, torch.Tensor) and got.shape == theirs.shape
+            same = same and bool(torch.allclose(got.detach().to(theirs.dtype), theirs))
+        else:
+            same = _number(got) == theirs
+        if same:
+            return f" That is what {name} gives."
+    return ""
+
+
 def _check_scalars(
-    fn: Callable, names: Sequence[str], cases: Iterator[tuple], oracle: Callable[..., int]
+    fn: Callable,
+    names: Sequence[str],
+    cases: Iterator[tuple],
+    oracle: Callable[..., int],
+    mistakes: Mistakes | None = None,
 ) -> str:
-    """Run ``fn`` on each case; return the first mismatch or the all-clear message."""
+    """Run ``fn`` on each case; return the first mismatch (naming the classic mistake
+    that explains it, if one does) or the all-clear message."""
     count = 0
     for args in cases:
         expected, call = oracle(*args), _call_text(fn, names, args)
@@ -70,16 +127,20 @@ def _check_scalars(
             error = f"{type(e).__name__}: {e}"
             return f"Your function raised {error} for {call}; PyTorch gives {expected}."
         if not _same_number(got, expected):
-            return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}."
+            hint = _named_mistake(mistakes, args, got)
+            return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}.{hint}"
         count += 1
     return f"All {count:,} cases match PyTorch."
 
 
 def _check_tensors(
-    fn: Callable, cases: Iterable[tuple[str, tuple, torch.Tensor]], what: str
+    fn: Callable,
+    cases: Iterable[tuple[str, tuple, torch.Tensor]],
+    what: str,
+    mistakes: Mistakes | None = None,
 ) -> str:
     """Call ``fn`` on each ``(case text, args, expected)`` (tensors passed as copies);
-    return the first failure or the all-clear message."""
+    return the first failure (naming a classic mistake that explains it) or the all-clear."""
     count = 0
     for case, args, expected in cases:
         try:
@@ -88,7 +149,7 @@ def _check_tensors(
             return f"Your function raised {type(e).__name__}: {e} for {case}."
         problem = _tensor_mismatch(got, expected, what)
         if problem:
-            return f"Mismatch for {case}: {problem}."
+            return f"Mismatch for {case}: {problem}.{_named_mistake(mistakes, args, got)}"
         count += 1
     return f"All {count} cases match {what}."
 

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator
 
 from torch import nn
 
 from cnnnotes.check.core import _check_scalars
 from cnnnotes.sweep import empirical_receptive_field, torch_output_size
+
+SIZE_MISTAKES = {
+    "ceil instead of floor": lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1,
+    "dividing without the floor": lambda w, k, s, p: (w + 2 * p - k) / s + 1,
+    "padding on one side only (P instead of 2P)": lambda w, k, s, p: (w + p - k) // s + 1,
+    "forgetting the +1": lambda w, k, s, p: (w + 2 * p - k) // s,
+}
+"""The classic slips in W' = floor((W + 2P - F) / S) + 1."""
+
+PARAM_MISTAKES = {
+    "one bias per input channel, N(F²D + D) (the notes' slip)": lambda d, n, k: n * (k * k * d + d),
+    "forgetting the bias, N·F²·D": lambda d, n, k: n * k * k * d,
+    "forgetting the input depth, N(F² + 1)": lambda d, n, k: n * (k * k + 1),
+}
+"""The classic slips in the parameter count N(F²D + 1)."""
 
 
 def _sizes() -> tuple[int, ...]:
@@ -18,8 +34,12 @@ def _sizes() -> tuple[int, ...]:
 def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
     """Check ``fn(size, kernel_size, stride, padding)`` against ``nn.Conv2d``.
 
-    >>> check_output_size(lambda size, k, s, p: (size + 2 * p - k) / s + 1)
-    'Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0) returned 2.5, PyTorch gives 2.'
+    A mismatch that a classic slip explains (ceil for floor, no floor, padding on
+    one side, no +1) is named in the message.
+
+    >>> check_output_size(lambda size, k, s, p: (size + 2 * p - k) / s + 1).endswith(
+    ...     "PyTorch gives 2. That is what dividing without the floor gives.")
+    True
     """
 
     def cases() -> Iterator[tuple[int, int, int, int]]:
@@ -35,7 +55,8 @@ def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
     def oracle(w: int, k: int, s: int, p: int) -> int:
         return torch_output_size(layer(k, s, p), w)
 
-    return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
+    names = ("size", "kernel_size", "stride", "padding")
+    return _check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
 
 
 def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
@@ -50,7 +71,8 @@ def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
     def oracle(w: int, k: int, s: int, p: int) -> int:
         return torch_output_size(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
 
-    return _check_scalars(fn, ("size", "kernel_size", "stride", "padding"), cases(), oracle)
+    names = ("size", "kernel_size", "stride", "padding")
+    return _check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
 
 
 def check_param_count(fn: Callable[[int, int, int], int]) -> str:
@@ -58,13 +80,16 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
 
     >>> check_param_count(lambda d, n, k: n * (k * k * d + 1))
     'All 80 cases match PyTorch.'
+    >>> "one bias per input channel" in check_param_count(lambda d, n, k: n * (k * k * d + d))
+    True
     """
     cases = ((d, n, k) for k in (3, 5, 1, 2, 7) for d in (1, 3, 2, 8) for n in (1, 8, 16, 2))
 
     def oracle(d: int, n: int, k: int) -> int:
         return sum(p.numel() for p in nn.Conv2d(d, n, k, device="meta").parameters())
 
-    return _check_scalars(fn, ("in_channels", "out_channels", "kernel_size"), cases, oracle)
+    names = ("in_channels", "out_channels", "kernel_size")
+    return _check_scalars(fn, names, cases, oracle, PARAM_MISTAKES)
 
 
 def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:

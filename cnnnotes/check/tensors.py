@@ -44,7 +44,12 @@ def check_conv2d(fn: Callable, *, seed: int = 0, bias_none: bool = False) -> str
                 F.conv2d(x, w, b, s, p),
             )
 
-    return _check_tensors(fn, cases(), "F.conv2d")
+    mistakes = {
+        "flipping the kernel (true convolution; F.conv2d cross-correlates)": lambda x, w, b, s, p: (
+            F.conv2d(x, w.flip(-2, -1), b, s, p)
+        ),
+    }
+    return _check_tensors(fn, cases(), "F.conv2d", mistakes)
 
 
 POOL_CASES: tuple[tuple[tuple[int, ...], int, int, int, float], ...] = (
@@ -75,7 +80,12 @@ def check_pool2d(fn: Callable, kind: str = "max", *, seed: int = 0) -> str:
                 ref(x, k, s, p),
             )
 
-    return _check_tensors(fn, cases(), what)
+    mistakes = {
+        "padding with zeros instead of -inf": lambda x, k, s, p: F.max_pool2d(
+            F.pad(x, (p, p, p, p)), k, s
+        ),
+    }
+    return _check_tensors(fn, cases(), what, mistakes if kind == "max" else None)
 
 
 def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0) -> str:
