@@ -30,8 +30,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cnnnotes._validate import int_pair
 from cnnnotes.ops import _batched, _conv_args, _float_tensor, _pool_windows, _windows
-from cnnnotes.shapes import _pair, conv_transpose_output_size
+from cnnnotes.shapes import conv_transpose_output_size
 
 __all__ = [
     "avg_pool2d_backward",
@@ -52,8 +53,8 @@ def _add_windows(
     with ``(H, W) = size``. Values that land on the padding are dropped.
     """
     n, c, oh, ow, kh, kw = taps.shape
-    (sh, sw), (ph, pw) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    dh, dw = _pair(dilation, "dilation", 1)
+    (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
+    dh, dw = int_pair(dilation, "dilation", 1)
     out = taps.new_zeros(n, c, size[0] + 2 * ph, size[1] + 2 * pw)  # the padded input
     for a in range(kh):
         for b in range(kw):
@@ -159,9 +160,9 @@ def conv_transpose2d(
             f"x has C={x4.shape[1]} channels but weight expects {w.shape[0]} "
             f"(a transposed convolution's weight is (C_in, C_out, kh, kw) = {tuple(w.shape)})"
         )
-    (sh, sw), (ph, pw) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    (oph, opw) = _pair(output_padding, "output_padding", 0)
-    dh, dw = _pair(dilation, "dilation", 1)
+    (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
+    (oph, opw) = int_pair(output_padding, "output_padding", 0)
+    dh, dw = int_pair(dilation, "dilation", 1)
     out_h = conv_transpose_output_size(x4.shape[2], w.shape[2], sh, ph, oph, dh)
     out_w = conv_transpose_output_size(x4.shape[3], w.shape[3], sw, pw, opw, dw)
     taps = torch.einsum("ncij,coab->noijab", x4, w)  # the kernel stamped by each input pixel

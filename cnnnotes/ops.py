@@ -14,8 +14,8 @@ import importlib
 import torch
 from torch import Tensor
 
+from cnnnotes._validate import check_pool_padding, int_pair, window_count
 from cnnnotes.losses import cross_entropy, cross_entropy_backward
-from cnnnotes.shapes import _check_pool_padding, _pair, _window_count
 
 _BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
 """Re-exported from :mod:`cnnnotes.backprop` on first use (it imports this module)."""
@@ -79,10 +79,10 @@ def _windows(
     x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, *, fill: float = 0.0
 ) -> Tensor:
     """All (dilated) windows of a 4-D ``x``: shape ``(N, C, out_h, out_w, kh, kw)``."""
-    (kh, kw), (sh, sw) = _pair(kernel, "kernel_size", 1), _pair(stride, "stride", 1)
-    (ph, pw), (dh, dw) = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
-    _window_count(x.shape[2], kh, sh, ph, dh, where=" (height)")  # raises if too big
-    _window_count(x.shape[3], kw, sw, pw, dw, where=" (width)")
+    (kh, kw), (sh, sw) = int_pair(kernel, "kernel_size", 1), int_pair(stride, "stride", 1)
+    (ph, pw), (dh, dw) = int_pair(padding, "padding", 0), int_pair(dilation, "dilation", 1)
+    window_count(x.shape[2], kh, sh, ph, dh, where=" (height)")  # raises if too big
+    window_count(x.shape[3], kw, sw, pw, dw, where=" (width)")
     xp = _pad(x, ph, pw, fill)
     win = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
     return win[..., ::dh, ::dw]
@@ -191,11 +191,11 @@ def _pool_windows(
     x: object, kernel_size: Pair, stride: Pair | None, padding: Pair, fill: float
 ) -> tuple[Tensor, bool]:
     x4, unbatched = _batched(x)
-    k = _pair(kernel_size, "kernel_size", 1)
-    s = k if stride is None else _pair(stride, "stride", 1)
-    p = _pair(padding, "padding", 0)
-    _check_pool_padding(k[0], p[0], " (height)")
-    _check_pool_padding(k[1], p[1], " (width)")
+    k = int_pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else int_pair(stride, "stride", 1)
+    p = int_pair(padding, "padding", 0)
+    check_pool_padding(k[0], p[0], " (height)")
+    check_pool_padding(k[1], p[1], " (width)")
     return _windows(x4, k, s, p, 1, fill=fill), unbatched
 
 

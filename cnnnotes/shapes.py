@@ -27,10 +27,6 @@ from torch import nn
 
 from cnnnotes._validate import boolean, check_pool_padding, int_pair, integer, window_count
 
-# Old private names, kept for ops.py and backprop.py until they import cnnnotes._validate:
-_int, _pair = integer, int_pair
-_window_count, _check_pool_padding = window_count, check_pool_padding
-
 __all__ = [
     "conv_macs",
     "conv_output_size",

@@ -49,9 +49,6 @@ def torch_output_size(layer: nn.Module, size: int) -> int | None:
         return None
 
 
-_torch_out = torch_output_size  # old private name, until check/backprop.py imports the public one
-
-
 def _ours(fn: Callable[..., int], *args: object) -> int | None:
     """``fn(*args)``, or None if it raises ``ValueError``."""
     try:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from cnnnotes.backprop import avg_pool2d_backward, conv_transpose2d
 from cnnnotes.check.core import _check_scalars, _check_tensors, _same_number
 from cnnnotes.report import verdict
-from cnnnotes.sweep import _torch_out
+from cnnnotes.sweep import torch_output_size
 
 Hint = tuple[str, Tensor]
 """A classic mistake, and the output it gives on the current case."""
@@ -244,7 +244,7 @@ def check_conv_transpose_size(fn: Callable[[int, int, int, int, int], int]) -> s
         return nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (op, 0), bias=False)
 
     def oracle(n: int, k: int, s: int, p: int, op: int) -> int | None:
-        return _torch_out(layer(k, s, p, op), n)
+        return torch_output_size(layer(k, s, p, op), n)
 
     every = [
         (n, k, s, p, op)
