@@ -1,6 +1,6 @@
 """Backward passes of convolution and pooling from scratch, and the transposed convolution.
 
-Every forward op here reads its input through sliding *windows* (``ops._windows``:
+Every forward op here reads its input through sliding *windows* (``ops.windows``:
 shape ``(N, C, out_h, out_w, kh, kw)``). Its backward pass therefore sends each
 output's gradient back through the same windows: every window adds its share to
 the input pixels it read, and where windows overlap the shares add up. That one
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from cnnnotes._validate import int_pair
-from cnnnotes.ops import _batched, _conv_args, _float_tensor, _pool_windows, _windows
+from cnnnotes._windows import conv_args, finish, float_tensor, pool_windows, windows
 from cnnnotes.shapes import conv_transpose_output_size
 
 __all__ = [
@@ -68,7 +68,7 @@ def _add_windows(
 def _grad_out(grad_out: object, shape: tuple[int, ...], unbatched: bool, dtype: object) -> Tensor:
     """Check that ``grad_out`` has exactly the forward output's shape; return it as 4-D."""
     want = shape[1:] if unbatched else shape
-    g = _float_tensor(grad_out, "grad_out", f"{want} (the forward output's shape)", (3, 4))
+    g = float_tensor(grad_out, "grad_out", f"{want} (the forward output's shape)", (3, 4))
     if tuple(g.shape) != tuple(want):
         raise ValueError(
             f"grad_out must have the forward output's shape {tuple(want)}, got {tuple(g.shape)}"
@@ -114,8 +114,8 @@ def conv2d_backward(
     >>> torch.allclose(conv2d_backward(grad_out, x, w)[0], full)
     True
     """
-    x4, unbatched, w = _conv_args(x, weight, None)
-    win = _windows(x4, w.shape[2:], stride, padding, dilation)  # (N, C, oh, ow, kh, kw)
+    x4, unbatched, w = conv_args(x, weight, None)
+    win = windows(x4, w.shape[2:], stride, padding, dilation)  # (N, C, oh, ow, kh, kw)
     n, _, oh, ow = win.shape[:4]
     g = _grad_out(grad_out, (n, w.shape[0], oh, ow), unbatched, x4.dtype)
     grad_bias = g.sum(dim=(0, 2, 3))
@@ -151,15 +151,7 @@ def conv_transpose2d(
     >>> torch.allclose(up, grad_x)
     True
     """
-    x4, unbatched = _batched(x)
-    w = _float_tensor(weight, "weight", "(in_channels, out_channels, kh, kw)", (4,))
-    if w.dtype != x4.dtype:
-        raise TypeError(f"weight dtype {w.dtype} must match x dtype {x4.dtype}")
-    if w.shape[0] != x4.shape[1]:
-        raise ValueError(
-            f"x has C={x4.shape[1]} channels but weight expects {w.shape[0]} "
-            f"(a transposed convolution's weight is (C_in, C_out, kh, kw) = {tuple(w.shape)})"
-        )
+    x4, unbatched, w = conv_args(x, weight, bias, transposed=True)
     (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
     (oph, opw) = int_pair(output_padding, "output_padding", 0)
     dh, dw = int_pair(dilation, "dilation", 1)
@@ -167,15 +159,7 @@ def conv_transpose2d(
     out_w = conv_transpose_output_size(x4.shape[3], w.shape[3], sw, pw, opw, dw)
     taps = torch.einsum("ncij,coab->noijab", x4, w)  # the kernel stamped by each input pixel
     out = _add_windows(taps, (out_h, out_w), stride, padding, dilation)
-    if bias is not None:
-        b = _float_tensor(bias, "bias", f"({w.shape[1]},) or None", (1,))
-        if b.shape[0] != w.shape[1] or b.dtype != x4.dtype:
-            raise ValueError(
-                f"bias must have shape ({w.shape[1]},) and dtype {x4.dtype}, one value per "
-                f"output channel, got shape {tuple(b.shape)} and dtype {b.dtype}"
-            )
-        out = out + b.reshape(1, -1, 1, 1)
-    return out[0] if unbatched else out
+    return finish(out, bias, unbatched)
 
 
 def max_pool2d_backward(
@@ -193,7 +177,7 @@ def max_pool2d_backward(
     tensor([[[[ 0., 30.,  0.],
               [ 0.,  0.,  0.]]]])
     """
-    win, unbatched = _pool_windows(x, kernel_size, stride, padding, float("-inf"))
+    win, unbatched = pool_windows(x, kernel_size, stride, padding, float("-inf"))
     n, c, oh, ow, kh, kw = win.shape
     g = _grad_out(grad_out, (n, c, oh, ow), unbatched, win.dtype)
     first = win.reshape(n, c, oh, ow, kh * kw).argmax(dim=-1)  # first maximum in scan order
@@ -217,7 +201,7 @@ def avg_pool2d_backward(
     tensor([[[[1., 3., 2.],
               [1., 3., 2.]]]])
     """
-    win, unbatched = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    win, unbatched = pool_windows(x, kernel_size, stride, padding, 0.0)
     n, c, oh, ow, kh, kw = win.shape
     g = _grad_out(grad_out, (n, c, oh, ow), unbatched, win.dtype)
     taps = (g / (kh * kw))[..., None, None].expand(n, c, oh, ow, kh, kw)

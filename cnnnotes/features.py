@@ -205,9 +205,9 @@ def class_means(features: Tensor, labels: Tensor) -> Tensor:
 
 
 def scatter_ratio(features: Tensor, labels: Tensor) -> float:
-    """Between-class over within-class scatter, ``B / W`` (trace form, per sample).
+    """Between-class over within-class scatter, ``V_b / V_w`` (trace form, per sample).
 
-    ``B = (1/n) Σ_c n_c ‖μ_c − μ‖²`` and ``W = (1/n) Σ_i ‖x_i − μ_{y_i}‖²``; their
+    ``V_b = (1/n) Σ_c n_c ‖μ_c − μ‖²`` and ``V_w = (1/n) Σ_i ‖x_i − μ_{y_i}‖²``; their
     sum is the total variance. Large means tight, well-separated classes; the
     ratio does not change when all features are scaled by the same factor.
 

@@ -19,7 +19,6 @@ __all__ = [
     "confusion_matrix",
     "format_confusion",
     "most_confused_pairs",
-    "per_class_accuracy",
     "precision_recall",
     "recall",
     "top_k_accuracy",
@@ -104,10 +103,6 @@ def recall(cm: torch.Tensor) -> torch.Tensor:
     """
     m = _matrix(cm)
     return _ratio(m.diagonal(), m.sum(dim=1))
-
-
-per_class_accuracy = recall
-"""The name chapter 10 uses for :func:`recall` (the same function: each class's accuracy)."""
 
 
 def precision_recall(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

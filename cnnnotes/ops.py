@@ -14,7 +14,17 @@ import importlib
 import torch
 from torch import Tensor
 
-from cnnnotes._validate import check_pool_padding, int_pair, window_count
+from cnnnotes._windows import (
+    Pair,
+    batched,
+    columns,
+    conv_args,
+    finish,
+    float_tensor,
+    pad,
+    pool_windows,
+    windows,
+)
 from cnnnotes.losses import cross_entropy, cross_entropy_backward
 
 _BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
@@ -42,52 +52,6 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-Pair = int | tuple[int, int]
-
-
-def _float_tensor(t: object, name: str, shape: str, ndims: tuple[int, ...]) -> Tensor:
-    """Check that ``t`` is a floating-point tensor with one of the allowed ndims."""
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating-point tensor (e.g. torch.float32), got {t.dtype}; "
-            "convert it with .float()"
-        )
-    if t.ndim not in ndims:
-        raise ValueError(f"{name} must have shape {shape}, got {t.ndim} dims {tuple(t.shape)}")
-    return t
-
-
-def _batched(x: object) -> tuple[Tensor, bool]:
-    """Validate an image batch; return it as 4-D and whether it was unbatched."""
-    x = _float_tensor(x, "x", "(N, C, H, W) or (C, H, W)", (3, 4))
-    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
-
-
-def _pad(x: Tensor, ph: int, pw: int, value: float) -> Tensor:
-    """Pad the last two dims by building a filled tensor and copying ``x`` into it."""
-    if ph == 0 and pw == 0:
-        return x
-    *lead, h, w = x.shape
-    out = x.new_full((*lead, h + 2 * ph, w + 2 * pw), value)
-    out[..., ph : ph + h, pw : pw + w] = x
-    return out
-
-
-def _windows(
-    x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, *, fill: float = 0.0
-) -> Tensor:
-    """All (dilated) windows of a 4-D ``x``: shape ``(N, C, out_h, out_w, kh, kw)``."""
-    (kh, kw), (sh, sw) = int_pair(kernel, "kernel_size", 1), int_pair(stride, "stride", 1)
-    (ph, pw), (dh, dw) = int_pair(padding, "padding", 0), int_pair(dilation, "dilation", 1)
-    window_count(x.shape[2], kh, sh, ph, dh, where=" (height)")  # raises if too big
-    window_count(x.shape[3], kw, sw, pw, dw, where=" (width)")
-    xp = _pad(x, ph, pw, fill)
-    win = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
-    return win[..., ::dh, ::dw]
-
-
 def im2col(
     x: Tensor, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1
 ) -> Tensor:
@@ -99,41 +63,9 @@ def im2col(
              [3., 4., 6., 7.],
              [4., 5., 7., 8.]]])
     """
-    x4, unbatched = _batched(x)
-    cols = _columns(x4, kernel_size, stride, padding, dilation)[0]
+    x4, unbatched = batched(x)
+    cols = columns(x4, kernel_size, stride, padding, dilation)[0]
     return cols[0] if unbatched else cols
-
-
-def _columns(
-    x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
-) -> tuple[Tensor, int, int]:
-    """im2col of a 4-D ``x``, plus the output height and width."""
-    win = _windows(x, kernel, stride, padding, dilation)
-    n, c, oh, ow, kh, kw = win.shape
-    return win.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow), oh, ow
-
-
-def _conv_args(x: object, weight: object, bias: object) -> tuple[Tensor, bool, Tensor]:
-    """Validate conv inputs; return the 4-D input, the unbatched flag and the weight."""
-    x4, unbatched = _batched(x)
-    w = _float_tensor(weight, "weight", "(out_channels, in_channels, kh, kw)", (4,))
-    if w.dtype != x4.dtype:
-        raise TypeError(f"weight dtype {w.dtype} must match x dtype {x4.dtype}")
-    if w.shape[1] != x4.shape[1]:
-        raise ValueError(
-            f"x has C={x4.shape[1]} channels but weight expects {w.shape[1]} "
-            f"(weight shape (O, C, kh, kw) = {tuple(w.shape)})"
-        )
-    if bias is not None:
-        b = _float_tensor(bias, "bias", f"({w.shape[0]},) or None", (1,))
-        if b.shape[0] != w.shape[0]:
-            raise ValueError(
-                f"bias must have shape ({w.shape[0]},), one value per output channel, "
-                f"got shape {tuple(b.shape)}"
-            )
-        if b.dtype != x4.dtype:
-            raise TypeError(f"bias dtype {b.dtype} must match x dtype {x4.dtype}")
-    return x4, unbatched, w
 
 
 def conv2d(
@@ -151,12 +83,10 @@ def conv2d(
     tensor([[[[ 8.5000, 12.5000],
               [20.5000, 24.5000]]]])
     """
-    x4, unbatched, w = _conv_args(x, weight, bias)
-    cols, oh, ow = _columns(x4, w.shape[2:], stride, padding, dilation)  # (N, C·kh·kw, L)
+    x4, unbatched, w = conv_args(x, weight, bias)
+    cols, oh, ow = columns(x4, w.shape[2:], stride, padding, dilation)  # (N, C·kh·kw, L)
     out = (w.reshape(w.shape[0], -1) @ cols).reshape(x4.shape[0], w.shape[0], oh, ow)
-    if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
-    return out[0] if unbatched else out
+    return finish(out, bias, unbatched)
 
 
 def conv2d_loops(
@@ -174,29 +104,15 @@ def conv2d_loops(
     tensor([[[[ 8.5000, 12.5000],
               [20.5000, 24.5000]]]])
     """
-    x4, unbatched, w = _conv_args(x, weight, bias)
-    win = _windows(x4, w.shape[2:], stride, padding, dilation)  # validates; a view, no copy
+    x4, unbatched, w = conv_args(x, weight, bias)
+    win = windows(x4, w.shape[2:], stride, padding, dilation)  # validates; a view, no copy
     n, _, oh, ow = win.shape[:4]
     out = x4.new_zeros(n, w.shape[0], oh, ow)
     for i in range(oh):
         for j in range(ow):
             patch = win[:, :, i, j]  # (N, C, kh, kw): the input under the kernel
             out[:, :, i, j] = (patch[:, None] * w[None]).sum(dim=(2, 3, 4))
-    if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
-    return out[0] if unbatched else out
-
-
-def _pool_windows(
-    x: object, kernel_size: Pair, stride: Pair | None, padding: Pair, fill: float
-) -> tuple[Tensor, bool]:
-    x4, unbatched = _batched(x)
-    k = int_pair(kernel_size, "kernel_size", 1)
-    s = k if stride is None else int_pair(stride, "stride", 1)
-    p = int_pair(padding, "padding", 0)
-    check_pool_padding(k[0], p[0], " (height)")
-    check_pool_padding(k[1], p[1], " (width)")
-    return _windows(x4, k, s, p, 1, fill=fill), unbatched
+    return finish(out, bias, unbatched)
 
 
 def max_pool2d(
@@ -208,7 +124,7 @@ def max_pool2d(
     tensor([[[[ 5.,  7.],
               [13., 15.]]]])
     """
-    win, unbatched = _pool_windows(x, kernel_size, stride, padding, float("-inf"))
+    win, unbatched = pool_windows(x, kernel_size, stride, padding, float("-inf"))
     out = win.amax(dim=(-2, -1))
     return out[0] if unbatched else out
 
@@ -222,14 +138,14 @@ def avg_pool2d(
     tensor([[[[ 2.5000,  4.5000],
               [10.5000, 12.5000]]]])
     """
-    win, unbatched = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    win, unbatched = pool_windows(x, kernel_size, stride, padding, 0.0)
     out = win.mean(dim=(-2, -1))
     return out[0] if unbatched else out
 
 
 def _vectors(x: object, k: object, mode: str) -> tuple[Tensor, Tensor]:
-    x = _float_tensor(x, "x", "(length,)", (1,))
-    k = _float_tensor(k, "k", "(length,)", (1,))
+    x = float_tensor(x, "x", "(length,)", (1,))
+    k = float_tensor(k, "k", "(length,)", (1,))
     if mode not in ("full", "valid"):
         raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
     if len(k) < 1 or len(x) < 1 or (mode == "valid" and len(k) > len(x)):
@@ -248,7 +164,7 @@ def cross_correlate1d(x: Tensor, k: Tensor, mode: str = "valid") -> Tensor:
     """
     x, k = _vectors(x, k, mode)
     if mode == "full":
-        x = _pad(x[None], 0, len(k) - 1, 0.0)[0]
+        x = pad(x[None], 0, len(k) - 1, 0.0)[0]
     return x.unfold(0, len(k), 1) @ k
 
 
@@ -275,11 +191,11 @@ def convolve2d(x: Tensor, k: Tensor, mode: str = "full") -> Tensor:
     tensor([[0., 1., 2.],
             [0., 3., 4.]])
     """
-    x = _float_tensor(x, "x", "(H, W)", (2,))
-    k = _float_tensor(k, "k", "(kh, kw)", (2,))
+    x = float_tensor(x, "x", "(H, W)", (2,))
+    k = float_tensor(k, "k", "(kh, kw)", (2,))
     if mode not in ("full", "valid"):
         raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
     kh, kw = k.shape
     pad = (kh - 1, kw - 1) if mode == "full" else (0, 0)
-    win = _windows(x[None, None], (kh, kw), 1, pad, 1)[0, 0]  # (oh, ow, kh, kw)
+    win = windows(x[None, None], (kh, kw), 1, pad, 1)[0, 0]  # (oh, ow, kh, kw)
     return torch.einsum("ijab,ab->ij", win, k.flip(0, 1))

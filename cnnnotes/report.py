@@ -28,7 +28,10 @@ DEFAULT_TOL: dict[torch.dtype, float] = {
 
 def _as_tensor(value: object, name: str) -> torch.Tensor:
     try:
-        return torch.as_tensor(value)
+        t = torch.as_tensor(value)
+        if not isinstance(value, torch.Tensor) and t.dtype == torch.float32:
+            t = torch.as_tensor(value, dtype=torch.float64)  # a Python float is a double
+        return t
     except (TypeError, ValueError, RuntimeError) as exc:
         raise TypeError(
             f"{name} must be a tensor or something torch.as_tensor accepts "

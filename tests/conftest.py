@@ -1,16 +1,25 @@
-"""Shared fixtures: one strict build of the book per test session; torch thread counts."""
+"""Shared fixtures and helpers: one strict build of the book per test session; torch
+thread counts; pieces of case functions for :func:`cnnnotes.oracle.agree`; fake data files."""
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
+import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+
+from cnnnotes.cases import Case, Draw
+from cnnnotes.idx import IDX_FILES
+from cnnnotes.sweep import torch_output_size
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -55,3 +64,58 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- oracle cases
+
+
+def int_or_pair(draw: Draw, pair: tuple[int, int]) -> int | tuple[int, int]:
+    """The pair, or (half of the time) a plain int when both parts agree: both spellings
+    of a 2-D argument get tested."""
+    return pair[0] if pair[0] == pair[1] and draw.flag() else pair
+
+
+def refusing(fn: Callable[..., object], error: type[Exception], match: str = "") -> Callable:
+    """``fn``, returning None where it raises ``error`` with ``match`` in its message.
+
+    :func:`~cnnnotes.oracle.agree` counts any two refusals as agreeing; wrapping both
+    sides (ours with ``ValueError``, PyTorch with ``RuntimeError``) checks that ours
+    refuses with the right exception: any other error stays a refusal, which then
+    disagrees with the reference's None.
+    """
+
+    def call(*args: object) -> object:
+        try:
+            return fn(*args)
+        except error as exc:
+            if match not in str(exc):
+                raise
+            return None
+
+    return call
+
+
+def conv_size_case(draw: Draw) -> Case:
+    """One dimension of a convolution, refused ones included: size 1-80, kernel 1-11,
+    stride 1-8, padding 0-8, dilation 1-5."""
+    return {"size": draw.int(1, 80), "kernel_size": draw.int(1, 11), "stride": draw.int(1, 8),
+            "padding": draw.int(0, 8), "dilation": draw.int(1, 5)}  # fmt: skip
+
+
+def conv_height(size: int, k: int, s: int, p: int, d: int) -> int | None:
+    """Output height of a real convolution on a ``size × 1`` input, or None if PyTorch refuses."""
+    return torch_output_size(nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False), size)
+
+
+# ---------------------------------------------------------------- data files
+
+
+def fake_sources(folder: Path, body_size: int | None = None) -> Path:
+    """Four gzip files of all-zero IDX files (fast to make) in ``folder``: correctly
+    sized, or with ``body_size`` bytes after the header (a truncated file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, (magic, count, shape) in IDX_FILES.items():
+        header = struct.pack(f">{2 + len(shape)}I", magic, count, *shape)
+        size = count * max(1, math.prod(shape)) if body_size is None else body_size
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(header + bytes(size), compresslevel=1))
+    return folder

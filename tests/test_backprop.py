@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import int_or_pair, refusing
 from torch import nn
 
-from cnnnotes import backprop, ops
+from cnnnotes import backprop, cases, ops
+from cnnnotes.cases import Case, Draw, draw_cases
+from cnnnotes.oracle import agree
 from cnnnotes.shapes import conv_transpose_output_size
+from cnnnotes.sweep import torch_output_size
 
 F64 = torch.float64
 
@@ -19,132 +23,123 @@ F64 = torch.float64
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-CLOSE = {"rtol": 1e-10, "atol": 1e-10}
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return v if isinstance(v, tuple) else (v, v)
 
 
-def _randint(g: torch.Generator, lo: int, hi: int) -> int:
-    """An int in ``lo .. hi`` (inclusive) from ``g``."""
-    return int(torch.randint(lo, hi + 1, (), generator=g))
+def conv_case(draw: Draw) -> Case:
+    """A :func:`~cnnnotes.cases.conv_tensors` convolution and a ``grad_out`` of its output's
+    shape; a sixth unbatched, stride/padding/dilation as ints or pairs."""
+    c = cases.conv_tensors(draw)
+    x = c["input"] if draw.int(0, 5) else c["input"][0]
+    s, p, d = (int_or_pair(draw, c[k]) for k in ("stride", "padding", "dilation"))
+    grad_out = draw.tensor(*F.conv2d(x, c["weight"], None, s, p, d).shape)
+    return {"grad_out": grad_out, "x": x, "weight": c["weight"], "bias": c["bias"],
+            "stride": s, "padding": p, "dilation": d}  # fmt: skip
 
 
-def _pair_arg(g: torch.Generator, pair: tuple[int, int]) -> int | tuple[int, int]:
-    """The pair, or a plain int when both parts agree (half of the time)."""
-    return pair[0] if pair[0] == pair[1] and _randint(g, 0, 1) else pair
+def pool_case(draw: Draw, ties: bool = False) -> Case:
+    """A :func:`~cnnnotes.cases.pool_tensors` pooling (a quarter with the default stride,
+    a sixth unbatched; with ``ties``, integer inputs) and a ``grad_out`` of its shape."""
+    c = cases.pool_tensors(draw)
+    x = draw.small_ints(*c["input"].shape, high=4) - 2 if ties else c["input"]
+    x = x if draw.int(0, 5) else x[0]
+    k, p = int_or_pair(draw, c["kernel_size"]), int_or_pair(draw, c["padding"])
+    s = None if draw.int(0, 3) == 0 else int_or_pair(draw, c["stride"])
+    grad_out = draw.tensor(*F.max_pool2d(x, k, s, p).shape)
+    return {"grad_out": grad_out, "x": x, "kernel_size": k, "stride": s, "padding": p}
 
 
-def conv_configs(count: int, seed: int):
-    """``count`` random valid ``(x, weight, stride, padding, dilation)`` in float64."""
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(count):
-        n, c, o = _randint(g, 1, 3), _randint(g, 1, 3), _randint(g, 1, 3)
-        h, w = _randint(g, 1, 9), _randint(g, 1, 9)
-        kh, kw = _randint(g, 1, 4), _randint(g, 1, 4)
-        stride = (_randint(g, 1, 3), _randint(g, 1, 3))
-        dil = (_randint(g, 1, 3), _randint(g, 1, 3))
-        need = (-(-(dil[0] * (kh - 1) + 1 - h) // 2), -(-(dil[1] * (kw - 1) + 1 - w) // 2))
-        pad = (max(_randint(g, 0, 3), need[0]), max(_randint(g, 0, 3), need[1]))
-        x = torch.randn(n, c, h, w, generator=g, dtype=F64)
-        if _randint(g, 0, 5) == 0:
-            x = x[0]  # unbatched
-        weight = torch.randn(o, c, kh, kw, generator=g, dtype=F64)
-        yield x, weight, _pair_arg(g, stride), _pair_arg(g, pad), _pair_arg(g, dil)
-
-
-def pool_configs(count: int, seed: int, ties: bool = False):
-    """``count`` random valid ``(x, kernel_size, stride, padding)``; integer x has ties."""
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(count):
-        k = (_randint(g, 1, 4), _randint(g, 1, 4))
-        s = None if _randint(g, 0, 3) == 0 else (_randint(g, 1, 3), _randint(g, 1, 3))
-        p = (_randint(g, 0, k[0] // 2), _randint(g, 0, k[1] // 2))
-        h, w = _randint(g, max(1, k[0] - 2 * p[0]), 9), _randint(g, max(1, k[1] - 2 * p[1]), 9)
-        shape = (_randint(g, 1, 3), _randint(g, 1, 3), h, w)
-        x = torch.randn(shape, generator=g, dtype=F64)
-        if ties:
-            x = torch.randint(-2, 2, shape, generator=g).to(F64)
-        if _randint(g, 0, 5) == 0:
-            x = x[0]
-        yield x, _pair_arg(g, k), (s if s is None else _pair_arg(g, s)), _pair_arg(g, p)
-
-
-def _autograd(fn, inputs, grad_out):
+def _autograd(fn, inputs, grad_out) -> tuple[torch.Tensor, ...]:
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
     fn(*leaves).backward(grad_out)
-    return [t.grad for t in leaves]
+    return tuple(t.grad for t in leaves)
 
 
 # ---------------------------------------------------------------- convolution backward
 
 
-def test_conv2d_backward_matches_autograd_on_600_configs():
-    g = torch.Generator().manual_seed(1)
-    for x, w, s, p, d in conv_configs(600, seed=0):
-        out = F.conv2d(x, w, None, s, p, d)
-        grad_out = torch.randn(out.shape, generator=g, dtype=F64)
-        bias = torch.zeros(w.shape[0], dtype=F64)
-        want = _autograd(lambda x, w, b: F.conv2d(x, w, b, s, p, d), (x, w, bias), grad_out)  # noqa: B023
-        got = backprop.conv2d_backward(grad_out, x, w, s, p, d)
-        case = f"x {tuple(x.shape)}, w {tuple(w.shape)}, stride {s}, padding {p}, dilation {d}"
-        for name, a, b in zip(("grad_x", "grad_weight", "grad_bias"), got, want, strict=True):
-            torch.testing.assert_close(a, b, **CLOSE, msg=lambda m: f"{name} for {case}: {m}")  # noqa: B023
+def test_conv2d_backward_matches_autograd():
+    def ours(grad_out, x, w, b, s, p, d):
+        return backprop.conv2d_backward(grad_out, x, w, s, p, d)
+
+    def autograd(grad_out, x, w, b, s, p, d):
+        return _autograd(lambda *t: F.conv2d(*t, s, p, d), (x, w, b), grad_out)
+
+    result = agree(ours, autograd, conv_case, n_cases=600, claim="conv2d_backward")
+    assert result.ok, str(result)
 
 
-def test_conv_transpose2d_matches_pytorch_on_600_configs():
-    g = torch.Generator().manual_seed(2)
-    for x, w, s, p, d in conv_configs(600, seed=3):
-        # the convolution's output becomes the transposed convolution's input
-        y = F.conv2d(x, w, None, s, p, d)
-        wt = torch.randn(w.shape, generator=g, dtype=F64)  # (C_in = O, C_out = C, kh, kw)
-        bias = torch.randn(w.shape[1], generator=g, dtype=F64) if _randint(g, 0, 1) else None
-        sp, dp = torch.nn.modules.utils._pair(s), torch.nn.modules.utils._pair(d)
-        op = (_randint(g, 0, max(sp[0], dp[0]) - 1), _randint(g, 0, max(sp[1], dp[1]) - 1))
-        try:
-            want = F.conv_transpose2d(y, wt, bias, s, p, op, 1, d)
-        except RuntimeError:
-            with pytest.raises(ValueError, match="too small"):
-                backprop.conv_transpose2d(y, wt, bias, s, p, op, d)
-            continue
-        got = backprop.conv_transpose2d(y, wt, bias, s, p, op, d)
-        torch.testing.assert_close(got, want, **CLOSE, msg=f"stride {s} pad {p} op {op} dil {d}")
+def conv_transpose_case(draw: Draw) -> Case:
+    """The transposed convolution back from a :func:`conv_case`'s output: its own weight
+    and bias (half the time), any ``output_padding`` PyTorch allows or, when it makes the
+    output too small, refuses."""
+    c = conv_case(draw)
+    (sh, sw), (dh, dw) = _pair(c["stride"]), _pair(c["dilation"])
+    op = (draw.int(0, max(sh, dh) - 1), draw.int(0, max(sw, dw) - 1))
+    bias = draw.tensor(c["weight"].shape[1]) if draw.flag() else None
+    return {"x": c["grad_out"], "weight": draw.tensor(*c["weight"].shape), "bias": bias,
+            "stride": c["stride"], "padding": c["padding"], "output_padding": op,
+            "dilation": c["dilation"]}  # fmt: skip
+
+
+def test_conv_transpose2d_matches_pytorch_including_refusals():
+    def pytorch(x, w, b, s, p, op, d):
+        return F.conv_transpose2d(x, w, b, s, p, op, 1, d)
+
+    ours = refusing(backprop.conv_transpose2d, ValueError, "too small")
+    result = agree(ours, refusing(pytorch, RuntimeError), conv_transpose_case, n_cases=600,
+                   seed=3, claim="conv_transpose2d")  # fmt: skip
+    assert result.ok, str(result)
+
+
+def input_gradient_case(draw: Draw) -> Case | None:
+    """A :func:`conv_case` and the ``output_padding`` that makes the transposed
+    convolution's output the input's size (None where PyTorch would refuse it: rows the
+    convolution never read)."""
+    c = conv_case(draw)
+    (s, p, d), ks = (_pair(c[k]) for k in ("stride", "padding", "dilation")), c["weight"].shape[2:]
+    n_out, n_in = c["grad_out"].shape[-2:], c["x"].shape[-2:]
+    op = tuple(
+        n_in[i] - ((n_out[i] - 1) * s[i] - 2 * p[i] + d[i] * (ks[i] - 1) + 1) for i in (0, 1)
+    )
+    if any(v >= max(s[i], d[i]) for i, v in enumerate(op)):
+        return None
+    return {**c, "output_padding": op}
 
 
 def test_conv_transpose2d_is_the_input_gradient_of_conv2d():
-    for x, w, s, p, d in conv_configs(100, seed=4):
-        grad_out = torch.randn_like(F.conv2d(x, w, None, s, p, d))
-        grad_x = backprop.conv2d_backward(grad_out, x, w, s, p, d)[0]
-        # conv_transpose2d's output size rounds like the convolution; pad the rest
-        sp, pp, dp = (torch.nn.modules.utils._pair(v) for v in (s, p, d))
-        ks = w.shape[2:]
-        n_out = grad_out.shape[-2:]
-        base = [(n_out[i] - 1) * sp[i] - 2 * pp[i] + dp[i] * (ks[i] - 1) + 1 for i in range(2)]
-        op = [x.shape[-2 + i] - base[i] for i in range(2)]
-        if any(v >= max(sp[i], dp[i]) for i, v in enumerate(op)):
-            continue  # rows the convolution never read: PyTorch refuses this output_padding
-        torch.testing.assert_close(
-            backprop.conv_transpose2d(grad_out, w, None, s, p, tuple(op), d), grad_x, **CLOSE
-        )
+    def ours(grad_out, x, w, b, s, p, d, op):
+        return backprop.conv_transpose2d(grad_out, w, None, s, p, op, d)
+
+    def input_gradient(grad_out, x, w, b, s, p, d, op):
+        return backprop.conv2d_backward(grad_out, x, w, s, p, d)[0]
+
+    result = agree(ours, input_gradient, input_gradient_case, n_cases=100, seed=4,
+                   claim="conv_transpose2d vs grad_x")  # fmt: skip
+    assert result.ok, str(result)
 
 
 # ---------------------------------------------------------------- pooling backward
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-def test_max_pool2d_backward_matches_autograd_on_600_configs(ties):
-    g = torch.Generator().manual_seed(5)
-    for x, k, s, p in pool_configs(600, seed=6 + ties, ties=ties):
-        grad_out = torch.randn(F.max_pool2d(x, k, s, p).shape, generator=g, dtype=F64)
-        (want,) = _autograd(lambda x: F.max_pool2d(x, k, s, p), (x,), grad_out)  # noqa: B023
-        got = backprop.max_pool2d_backward(grad_out, x, k, s, p)
-        torch.testing.assert_close(got, want, **CLOSE, msg=f"x {tuple(x.shape)} k {k} s {s} p {p}")
+def test_max_pool2d_backward_matches_autograd(ties):
+    def autograd(grad_out, x, k, s, p):
+        return _autograd(lambda x: F.max_pool2d(x, k, s, p), (x,), grad_out)[0]
+
+    result = agree(backprop.max_pool2d_backward, autograd, lambda d: pool_case(d, ties),
+                   n_cases=600, seed=6 + ties, claim="max_pool2d_backward")  # fmt: skip
+    assert result.ok, str(result)
 
 
-def test_avg_pool2d_backward_matches_autograd_on_600_configs():
-    g = torch.Generator().manual_seed(8)
-    for x, k, s, p in pool_configs(600, seed=9):
-        grad_out = torch.randn(F.avg_pool2d(x, k, s, p).shape, generator=g, dtype=F64)
-        (want,) = _autograd(lambda x: F.avg_pool2d(x, k, s, p), (x,), grad_out)  # noqa: B023
-        got = backprop.avg_pool2d_backward(grad_out, x, k, s, p)
-        torch.testing.assert_close(got, want, **CLOSE, msg=f"x {tuple(x.shape)} k {k} s {s} p {p}")
+def test_avg_pool2d_backward_matches_autograd():
+    def autograd(grad_out, x, k, s, p):
+        return _autograd(lambda x: F.avg_pool2d(x, k, s, p), (x,), grad_out)[0]
+
+    result = agree(backprop.avg_pool2d_backward, autograd, pool_case, n_cases=600, seed=9,
+                   claim="avg_pool2d_backward")  # fmt: skip
+    assert result.ok, str(result)
 
 
 def test_max_pool_ties_go_to_the_first_maximum():
@@ -186,50 +181,51 @@ class Pool(torch.autograd.Function):
 
 
 def test_gradcheck_conv2d_backward():
-    for i, (x, w, s, p, d) in enumerate(conv_configs(15, seed=10)):
-        b = torch.randn(w.shape[0], dtype=F64)
-        args = [t.detach().requires_grad_() for t in (x, w, b)]
+    for i, c in enumerate(draw_cases(conv_case, 15, seed=10)):
+        args = [c[k].detach().requires_grad_() for k in ("x", "weight", "bias")]
+        s, p, d = c["stride"], c["padding"], c["dilation"]
         assert torch.autograd.gradcheck(lambda *a: Conv.apply(*a, s, p, d), args), i  # noqa: B023
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_gradcheck_pool_backward(kind):
-    for x, k, s, p in pool_configs(15, seed=11):
-        xr = x.detach().requires_grad_()
+    for c in draw_cases(pool_case, 15, seed=11):
+        k, s, p = c["kernel_size"], c["stride"], c["padding"]
+        xr = c["x"].detach().requires_grad_()
         assert torch.autograd.gradcheck(lambda x: Pool.apply(x, kind, k, s, p), (xr,))  # noqa: B023
 
 
 def test_gradcheck_conv_transpose2d():
-    g = torch.Generator().manual_seed(12)
-    for _ in range(6):
-        x = torch.randn(2, 2, 3, 4, generator=g, dtype=F64, requires_grad=True)
-        w = torch.randn(2, 3, 3, 2, generator=g, dtype=F64, requires_grad=True)
-        b = torch.randn(3, generator=g, dtype=F64, requires_grad=True)
-        s, p, op, d = _randint(g, 1, 3), _randint(g, 0, 1), 0, _randint(g, 1, 2)
-        f = lambda x, w, b: backprop.conv_transpose2d(x, w, b, s, p, op, d)  # noqa: B023, E731
-        assert torch.autograd.gradcheck(f, (x, w, b))
+    def make(draw: Draw) -> Case:
+        return {"x": draw.tensor(2, 2, 3, 4), "w": draw.tensor(2, 3, 3, 2), "b": draw.tensor(3),
+                "s": draw.int(1, 3), "p": draw.int(0, 1), "d": draw.int(1, 2)}  # fmt: skip
+
+    for c in draw_cases(make, 6, seed=12):
+        s, p, d = c["s"], c["p"], c["d"]
+        f = lambda x, w, b: backprop.conv_transpose2d(x, w, b, s, p, 0, d)  # noqa: B023, E731
+        assert torch.autograd.gradcheck(f, [c[k].requires_grad_() for k in "xwb"])
 
 
 # ---------------------------------------------------------------- conv_transpose_output_size
 
 
 def test_conv_transpose_output_size_matches_layers_including_refusals():
-    g = torch.Generator().manual_seed(13)
-    refused = accepted = 0
-    for _ in range(3000):
-        size, k, s = _randint(g, 1, 12), _randint(g, 1, 6), _randint(g, 1, 4)
-        p, op, d = _randint(g, 0, 5), _randint(g, 0, 4), _randint(g, 1, 3)
+    def layer_size(size, k, s, p, op, d):
         layer = nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (op, 0), dilation=(d, 1))
-        try:
-            want = layer(torch.zeros(1, 1, size, 1)).shape[2]
-        except RuntimeError:
-            refused += 1
-            with pytest.raises(ValueError):
-                conv_transpose_output_size(size, k, s, p, op, d)
-            continue
-        accepted += 1
-        assert conv_transpose_output_size(size, k, s, p, op, d) == want, (size, k, s, p, op, d)
-    assert refused > 500 and accepted > 1000
+        height = torch_output_size(layer, size)
+        outcomes.append(height is None)
+        return height
+
+    def make(draw: Draw) -> Case:
+        return {"size": draw.int(1, 12), "kernel_size": draw.int(1, 6), "stride": draw.int(1, 4),
+                "padding": draw.int(0, 5), "output_padding": draw.int(0, 4),
+                "dilation": draw.int(1, 3)}  # fmt: skip
+
+    outcomes: list[bool] = []
+    ours = refusing(conv_transpose_output_size, ValueError)
+    result = agree(ours, layer_size, make, n_cases=3000, seed=13, claim="transpose sizes")
+    assert result.ok, str(result)
+    assert sum(outcomes) > 500 and outcomes.count(False) > 1000  # refused, accepted
 
 
 @pytest.mark.parametrize(

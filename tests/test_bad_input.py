@@ -10,7 +10,6 @@ any data are read; a few cases also run as real subprocesses.
 from __future__ import annotations
 
 import gzip
-import math
 import struct
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, fake_sources
 
 from cnnnotes import cli, data, predict
 from cnnnotes.checkpoint import save_checkpoint
-from cnnnotes.data import IDX_FILES, DataCorruptError, DataNotFoundError, DataNotWritableError
+from cnnnotes.data import DataCorruptError, DataNotFoundError, DataNotWritableError
 from cnnnotes.models import build_model
 
 
@@ -213,15 +212,6 @@ def test_predict_foreign_file_as_a_real_command(files: dict[str, Path]) -> None:
 
 
 # ----------------------------------------------------------------------------- data loader
-
-
-def fake_sources(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, (magic, count, shape) in IDX_FILES.items():
-        header = struct.pack(f">{2 + len(shape)}I", magic, count, *shape)
-        body = bytes(count * max(1, math.prod(shape)))
-        (folder / f"{stem}.gz").write_bytes(gzip.compress(header + body, compresslevel=1))
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -82,3 +82,30 @@ def test_buttons_and_claims_have_a_target() -> None:
         assert "Colab" not in prose, "the prose offers Colab, but no Colab button is configured"
     if "binderhub_url" not in launch:
         assert "Binder" not in prose, "the prose offers Binder, but no Binder button is configured"
+
+
+def test_citations_read_as_author_and_year(book_build: Build) -> None:
+    """Citations and the reference list use one readable label, never `[PyTorchcontributors25]`."""
+    refs = (book_build.html / "book" / "references.html").read_text(encoding="utf-8")
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>([^<]*)<', refs)
+    assert len(labels) >= 10, "the reference list is empty"
+    odd = [label for label in labels if not re.fullmatch(r"[^\d]+, \d{4}[a-z]?", label)]
+    assert not odd, f"labels that are not 'Author, year': {odd}"
+    page = (book_build.html / "book" / "03_conv_layer.html").read_text(encoding="utf-8")
+    assert "Hubel and Wiesel, 1962</a>" in page
+
+
+def test_every_chapter_states_its_reading_time(book_build: Build) -> None:
+    chapters = [f for f in toc_files() if re.search(r"/\d\d_", f)]
+    assert len(chapters) >= 12
+    for name in chapters:
+        html = (book_build.html / f"{name}.html").read_text(encoding="utf-8")
+        found = re.search(
+            r"Reading time: about (\d+) minutes \(([\d,]+) words of prose, (\d+)", html
+        )
+        assert found, f"{name} has no reading-time line"
+        minutes, words, cells = (int(g.replace(",", "")) for g in found.groups())
+        assert words > 300 and cells > 3, f"{name}: counted {words} words, {cells} cells"
+        assert minutes == max(1, -(-(words + 100 * cells) // 200)), name  # 200 wpm, 30 s a cell
+    intro = (book_build.html / "book" / "intro.html").read_text(encoding="utf-8")
+    assert "Reading time" not in intro, "only chapters get a reading time"

@@ -20,7 +20,6 @@ from cnnnotes.check import (
     compare,
 )
 from cnnnotes.sweep import (
-    count_mismatches,
     empirical_receptive_field,
     sweep_conv2d,
     sweep_output_sizes,
@@ -36,8 +35,13 @@ from cnnnotes.sweep import (
     ("actual", "expected", "summary"),
     [
         ([1, 2], [1, 2], "exact"),
-        ([1.0, 2.0], [1.0, 2.0], "agree to 1e-05"),  # floats never claim exact
-        ([1.0, math.nan, math.inf], [1.0, math.nan, math.inf], "agree to 1e-05"),
+        (
+            [1.0, 2.0],
+            [1.0, 2.0],
+            "agree to 1e-10",
+        ),  # floats never claim exact; Python's are doubles
+        ([1.0, math.nan, math.inf], [1.0, math.nan, math.inf], "agree to 1e-10"),
+        ([1 / 3], [0.3333334], "DIFFERENT: max |Δ| = 6.7e-08 at (0,)"),  # not rounded to float32
         (torch.tensor([1.0]), torch.tensor([1.0 + 3e-7]), "agree to 1e-05"),
         (torch.tensor([1e6]), torch.tensor([1e6 + 2.0]), "agree to 1e-05"),  # relative above 1
         (
@@ -255,26 +259,15 @@ def test_checks_are_deterministic():
 
 
 def test_sweeps_find_no_mismatches():
-    assert sweep_output_sizes(2000, seed=1) == (2000, 0)
-    assert sweep_pool_sizes(2000, seed=1) == (2000, 0)
-    assert sweep_receptive_fields(60, seed=1) == (60, 0)
-    assert sweep_conv2d(100, seed=1) == (100, 0)
-    assert sweep_pool2d(100, seed=1, kind="max") == (100, 0)
-    assert sweep_pool2d(100, seed=1, kind="avg") == (100, 0)
-
-
-def test_count_mismatches():
-    cases = [(7, 3, 2), (8, 3, 2), (2, 5, 1)]
-
-    def exact(w, k, s):
-        if k > w:
-            raise ValueError("kernel too big")
-        return (w - k) // s + 1
-
-    assert count_mismatches(cases, exact, exact) == 0
-    assert (
-        count_mismatches(cases, exact, lambda w, k, s: (w - k) / s + 1) == 2
-    )  # no floor; no raise
+    for result in (
+        sweep_output_sizes(2000, seed=1),
+        sweep_pool_sizes(2000, seed=1),
+        sweep_receptive_fields(60, seed=1),
+        sweep_conv2d(100, seed=1),
+        sweep_pool2d(100, seed=1, kind="max"),
+        sweep_pool2d(100, seed=1, kind="avg"),
+    ):
+        assert result.ok and result.cases in (2000, 60, 100), str(result)
 
 
 @pytest.mark.parametrize(
@@ -302,8 +295,8 @@ def test_empirical_receptive_field(layers, expected):
 def test_sweeps_catch_a_wrong_formula(monkeypatch, target, wrong, call):
     """A sweep that always reported 0 mismatches would prove nothing: plant a bug."""
     monkeypatch.setattr(sweep, target, wrong)
-    cases, bad = call()
-    assert bad == cases
+    result = call()
+    assert result.mismatches == result.cases, str(result)
 
 
 @pytest.mark.parametrize(("kind", "name"), [("max", "max_pool2d"), ("avg", "avg_pool2d")])
@@ -311,8 +304,8 @@ def test_sweeps_catch_a_wrong_op(monkeypatch, kind, name):
     real_conv, real_pool = ops.conv2d, getattr(ops, name)
     monkeypatch.setattr(ops, "conv2d", lambda *a: real_conv(*a) * 1.01)
     monkeypatch.setattr(ops, name, lambda *a: real_pool(*a) + 0.01)
-    assert sweep_conv2d(20, seed=1) == (20, 20)
-    assert sweep_pool2d(20, seed=1, kind=kind) == (20, 20)
+    assert sweep_conv2d(20, seed=1).mismatches == 20
+    assert sweep_pool2d(20, seed=1, kind=kind).mismatches == 20
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import struct
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import fake_sources
 from torchvision import datasets, transforms
 
 from cnnnotes import data
@@ -160,26 +160,11 @@ def test_broken_gzip_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_truncated_gzip_content_is_rejected(tmp_path: Path) -> None:
-    system = tmp_path / "debian"
-    system.mkdir()
-    for stem, (magic, count, shape) in IDX_FILES.items():
-        header = struct.pack(f">{2 + len(shape)}I", magic, count, *shape)
-        with gzip.open(system / f"{stem}.gz", "wb") as fh:
-            fh.write(header + bytes(100))  # a valid gzip of an incomplete IDX file
+    system = fake_sources(tmp_path / "debian", body_size=100)  # valid gzip, incomplete IDX
     root = tmp_path / "root"
     with pytest.raises(DataCorruptError, match="truncated"):
         prepare(root, system_dir=system, download=False)
     assert not any(raw_folder(root).iterdir())
-
-
-def fake_sources(folder: Path) -> Path:
-    """Four valid gzip files of correctly sized all-zero IDX files (fast to make)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, (magic, count, shape) in IDX_FILES.items():
-        header = struct.pack(f">{2 + len(shape)}I", magic, count, *shape)
-        body = bytes(count * max(1, math.prod(shape)))
-        (folder / f"{stem}.gz").write_bytes(gzip.compress(header + body, compresslevel=1))
-    return folder
 
 
 def test_a_corrupt_gzip_stream_is_a_data_error_not_a_zlib_error(tmp_path: Path) -> None:

@@ -5,34 +5,27 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import int_or_pair
 from torch import nn
 
+from cnnnotes.cases import Case, Draw, draw_cases
 from cnnnotes.dense import conv_as_linear, conv_as_matrix
+from cnnnotes.oracle import agree
 
-MANY = settings(max_examples=600, deadline=None, database=None, derandomize=True)
-SOME = settings(max_examples=150, deadline=None, database=None, derandomize=True)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TOL = 1e-12
 
 
-@st.composite
-def conv_case(draw, max_size=8):
-    """A valid (x of shape (D, H, W), weight, stride, padding) in float64, PyTorch-accepted."""
-    d, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    need = (max(0, -(-(kh - h) // 2)), max(0, -(-(kw - w) // 2)))
-    pad = (max(draw(st.integers(0, 3)), need[0]), max(draw(st.integers(0, 3)), need[1]))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31)))
-    x = torch.randn(d, h, w, generator=g, dtype=torch.float64)
-    weight = torch.randn(n, d, kh, kw, generator=g, dtype=torch.float64)
-
-    def as_arg(pair):  # an int when both parts are equal (sometimes), else the pair
-        return pair[0] if pair[0] == pair[1] and draw(st.booleans()) else pair
-
-    size = h if h == w and draw(st.booleans()) else (h, w)
-    return x, weight, size, as_arg(stride), as_arg(pad)
+def conv_case(draw: Draw, max_size: int = 8) -> Case:
+    """A float64 input ``(D, H, W)``, a weight, the input size (an int when square, half
+    of the time), stride and padding, padded enough for the kernel to fit."""
+    d, n, h, w = draw.int(1, 3), draw.int(1, 3), draw.int(1, max_size), draw.int(1, max_size)
+    kh, kw, stride = draw.int(1, 4), draw.int(1, 4), (draw.int(1, 3), draw.int(1, 3))
+    pad = (max(draw.int(0, 3), -(-(kh - h) // 2)), max(draw.int(0, 3), -(-(kw - w) // 2)))
+    size = int_or_pair(draw, (h, w))
+    return {"x": draw.tensor(d, h, w), "weight": draw.tensor(n, d, kh, kw), "size": size,
+            "stride": int_or_pair(draw, stride), "padding": int_or_pair(draw, pad)}  # fmt: skip
 
 
 def taps_inside(x_shape, weight, stride, padding) -> int:
@@ -42,50 +35,58 @@ def taps_inside(x_shape, weight, stride, padding) -> int:
     return int(F.conv2d(ones_x, ones_w, stride=stride, padding=padding).sum())
 
 
-@MANY
-@given(conv_case())
-def test_matrix_times_input_is_the_convolution(case):
-    x, weight, size, stride, pad = case
+def matrix_times_input(x, weight, size, stride, pad):
     m = conv_as_matrix(weight, size, stride, pad)
+    return m @ x.flatten(), m.shape, m.dtype
+
+
+def conv2d_flat(x, weight, size, stride, pad):
     y = F.conv2d(x[None], weight, stride=stride, padding=pad)[0]
-    assert m.shape == (y.numel(), x.numel())
-    torch.testing.assert_close(m @ x.flatten(), y.flatten(), rtol=1e-12, atol=1e-12)
+    return y.flatten(), (y.numel(), x.numel()), x.dtype
 
 
-@MANY
-@given(conv_case())
-def test_float32_matches(case):
-    x, weight, size, stride, pad = case
-    m = conv_as_matrix(weight.float(), size, stride, pad)
-    assert m.dtype == torch.float32
-    y = F.conv2d(x[None].float(), weight.float(), stride=stride, padding=pad)[0]
-    torch.testing.assert_close(m @ x.float().flatten(), y.flatten())
+def test_matrix_times_input_is_the_convolution():
+    result = agree(matrix_times_input, conv2d_flat, conv_case, n_cases=600, tol=TOL,
+                   claim="conv_as_matrix")  # fmt: skip
+    assert result.ok, str(result)
 
 
-@MANY
-@given(conv_case())
-def test_local_connectivity_nonzeros(case):
+def test_float32_matches():
+    def in_float32(fn):
+        return lambda x, weight, *rest: fn(x.float(), weight.float(), *rest)
+
+    result = agree(in_float32(matrix_times_input), in_float32(conv2d_flat), conv_case,
+                   n_cases=600, seed=1, claim="conv_as_matrix in float32")  # fmt: skip
+    assert result.ok, str(result)
+
+
+def test_local_connectivity_nonzeros():
     """Non-zeros = (output, tap) pairs inside the input; at most D·F_h·F_w per row."""
-    x, weight, size, stride, pad = case
-    m = conv_as_matrix(weight, size, stride, pad)
-    assert int(torch.count_nonzero(m)) == taps_inside(x.shape, weight, stride, pad)
-    assert int((m != 0).sum(dim=1).max()) <= weight[0].numel()
+
+    def ours(x, weight, size, stride, pad):
+        m = conv_as_matrix(weight, size, stride, pad)
+        return int(torch.count_nonzero(m)), int((m != 0).sum(dim=1).max()) <= weight[0].numel()
+
+    def counted(x, weight, size, stride, pad):
+        return taps_inside(x.shape, weight, stride, pad), True
+
+    result = agree(ours, counted, conv_case, n_cases=600, seed=2, claim="non-zeros")
+    assert result.ok, str(result)
 
 
-@MANY
-@given(conv_case())
-def test_weight_sharing_distinct_values(case):
+def test_weight_sharing_distinct_values():
     """Every non-zero entry is a weight value; without padding each weight appears H'·W' times."""
-    x, weight, size, stride, pad = case
-    m = conv_as_matrix(weight, size, stride, pad)
-    nonzero = m[m != 0]
-    assert set(nonzero.unique().tolist()) <= set(weight.unique().tolist())
-    if pad in (0, (0, 0)):
-        out = F.conv2d(x[None], weight, stride=stride)[0]
-        positions = out.shape[1] * out.shape[2]
-        values, counts = nonzero.unique(return_counts=True)
-        assert torch.equal(values, weight.unique())  # randn values are distinct
-        assert set(counts.tolist()) == {positions}
+    for case in draw_cases(conv_case, 600, seed=3):
+        x, weight, size, stride, pad = case.values()
+        m = conv_as_matrix(weight, size, stride, pad)
+        nonzero = m[m != 0]
+        assert set(nonzero.unique().tolist()) <= set(weight.unique().tolist())
+        if pad in (0, (0, 0)):
+            out = F.conv2d(x[None], weight, stride=stride)[0]
+            positions = out.shape[1] * out.shape[2]
+            values, counts = nonzero.unique(return_counts=True)
+            assert torch.equal(values, weight.unique())  # randn values are distinct
+            assert set(counts.tolist()) == {positions}
 
 
 def test_fashion_mnist_first_layer_counts():
@@ -100,19 +101,32 @@ def nonzero_distinct(m: torch.Tensor) -> int:
     return m[m != 0].unique().numel()
 
 
-@SOME
-@given(conv_case(max_size=6), st.booleans())
-def test_conv_as_linear_equals_conv2d(case, bias):
-    x, weight, size, stride, pad = case
-    n, d, kh, kw = weight.shape
-    conv = nn.Conv2d(d, n, (kh, kw), stride, pad, bias=bias).double()
-    with torch.no_grad():
+def test_conv_as_linear_equals_conv2d():
+    def layer(weight, stride, pad, bias):
+        n, d, kh, kw = weight.shape
+        conv = nn.Conv2d(d, n, (kh, kw), stride, pad, bias=bias is not None)
+        conv = conv.double().requires_grad_(False)
         conv.weight.copy_(weight)
-    dense = conv_as_linear(conv, size)
-    assert (dense.in_features, dense.out_features) == (x.numel(), conv(x[None]).numel())
-    assert (dense.bias is not None) == bias
-    with torch.no_grad():
-        torch.testing.assert_close(dense(x.flatten()), conv(x[None]).flatten())
+        if bias is not None:
+            conv.bias.copy_(bias)
+        return conv
+
+    def ours(x, weight, size, stride, pad, bias):
+        dense = conv_as_linear(layer(weight, stride, pad, bias), size)
+        with torch.no_grad():
+            y = dense(x.flatten())
+        return y, (dense.in_features, dense.out_features), dense.bias is not None
+
+    def pytorch(x, weight, size, stride, pad, bias):
+        y = layer(weight, stride, pad, bias)(x[None]).flatten()
+        return y, (x.numel(), y.numel()), bias is not None
+
+    def make(draw: Draw) -> Case:
+        case = conv_case(draw, max_size=6)
+        return {**case, "bias": draw.tensor(case["weight"].shape[0]) if draw.flag() else None}
+
+    result = agree(ours, pytorch, make, n_cases=150, claim="conv_as_linear")
+    assert result.ok, str(result)
 
 
 def test_gradient_flows_to_weight():

@@ -8,10 +8,9 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch import nn
 
+from cnnnotes.cases import Case, Draw
 from cnnnotes.kernels import (
     PADDING_MODES,
     apply_kernel,
@@ -24,8 +23,7 @@ from cnnnotes.kernels import (
     sharpen,
     sobel,
 )
-
-SOME = settings(max_examples=200, deadline=None, database=None, derandomize=True)
+from cnnnotes.oracle import agree
 
 EDGE = {
     "sobel_x": sobel("x"),
@@ -112,35 +110,41 @@ def test_point_symmetry_decides_whether_flipping_matters():
 # ---------------------------------------------------------------- applying a kernel
 
 
-@st.composite
-def image_and_kernel(draw):
-    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**31))
-    return _rand(h, w, seed=seed), _rand(kh, kw, seed=seed + 1)
+def test_apply_kernel_matches_conv2d_same_padding():
+    def ours(image, kernel):
+        return apply_kernel(image, kernel), apply_kernel(image[None], kernel)
 
+    def pytorch(image, kernel):
+        with warnings.catch_warnings():  # PyTorch warns about even kernels with padding="same"
+            warnings.simplefilter("ignore", UserWarning)
+            ref = F.conv2d(image[None, None], kernel[None, None], padding="same")[0, 0]
+        return ref, ref[None]
 
-@SOME
-@given(image_and_kernel())
-def test_apply_kernel_matches_conv2d_same_padding(case):
-    image, kernel = case
-    with warnings.catch_warnings():  # PyTorch warns about even kernels with padding="same"
-        warnings.simplefilter("ignore", UserWarning)
-        ref = F.conv2d(image[None, None], kernel[None, None], padding="same")[0, 0]
-    torch.testing.assert_close(apply_kernel(image, kernel), ref, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(apply_kernel(image[None], kernel), ref[None], rtol=1e-12, atol=1e-12)
+    def make(draw: Draw) -> Case:
+        image, kernel = draw.tensor(*draw.ints(2, 1, 12)), draw.tensor(*draw.ints(2, 1, 6))
+        return {"image": image, "kernel": kernel}
+
+    result = agree(ours, pytorch, make, n_cases=200, tol=1e-12, claim="apply_kernel, 'same'")
+    assert result.ok, str(result)
 
 
 @pytest.mark.parametrize("mode", PADDING_MODES)
-@pytest.mark.parametrize("size", [1, 3, 5])
-@pytest.mark.parametrize("seed", range(5))
-def test_apply_kernel_matches_conv2d_layer_padding_modes(mode, size, seed):
-    image, kernel = _rand(7, 9, seed=seed), _rand(size, size, seed=seed + 100)
-    layer = nn.Conv2d(1, 1, size, padding=size // 2, padding_mode=mode, bias=False).double()
-    with torch.no_grad():
-        layer.weight.copy_(kernel[None, None])
-        ref = layer(image[None, None])[0, 0]
-    torch.testing.assert_close(apply_kernel(image, kernel, mode), ref, rtol=1e-12, atol=1e-12)
+def test_apply_kernel_matches_conv2d_layer_padding_modes(mode):
+    def pytorch(image, kernel, mode):
+        size = kernel.shape[0]
+        layer = nn.Conv2d(1, 1, size, padding=size // 2, padding_mode=mode, bias=False).double()
+        with torch.no_grad():
+            layer.weight.copy_(kernel[None, None])
+            return layer(image[None, None])[0, 0]
+
+    def make(draw: Draw) -> Case:
+        size = draw.pick((1, 3, 5))
+        return {"image": draw.tensor(7, 9), "kernel": draw.tensor(size, size), "mode": mode}
+
+    result = agree(
+        apply_kernel, pytorch, make, n_cases=20, tol=1e-12, claim=f"apply_kernel, {mode}"
+    )
+    assert result.ok, str(result)
 
 
 @pytest.mark.parametrize("mode", PADDING_MODES)

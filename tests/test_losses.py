@@ -7,39 +7,44 @@ import torch
 import torch.nn.functional as F
 
 from cnnnotes import losses, ops
+from cnnnotes.cases import Case, Draw, draw_cases
+from cnnnotes.oracle import agree
 
 F64 = torch.float64
-CLOSE = {"rtol": 1e-12, "atol": 1e-12}
+TOL = 1e-12
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def cases(count: int, seed: int):
-    """``(logits, target)`` pairs: 1–16 examples, 1–12 classes, logits up to ±1000."""
-    g = torch.Generator().manual_seed(seed)
-    for i in range(count):
-        n, c = (
-            int(torch.randint(1, 17, (), generator=g)),
-            int(torch.randint(1, 13, (), generator=g)),
-        )
-        scale = (1.0, 10.0, 1000.0)[i % 3]  # 1000: a naive exp overflows
-        z = scale * torch.randn(n, c, generator=g, dtype=F64)
-        yield z, torch.randint(0, c, (n,), generator=g)
+def logits_case(draw: Draw) -> Case:
+    """``(logits, target)``: 1–16 examples, 1–12 classes, logits of scale 1, 10 or 1000
+    (1000: a naive exp overflows)."""
+    n, c = draw.int(1, 16), draw.int(1, 12)
+    z = draw.pick((1.0, 10.0, 1000.0)) * draw.tensor(n, c)
+    return {"logits": z, "target": torch.tensor(draw.ints(n, 0, c - 1))}
 
 
-def test_cross_entropy_and_softmax_match_pytorch_on_600_cases():
-    for z, y in cases(600, seed=0):
-        torch.testing.assert_close(losses.cross_entropy(z, y), F.cross_entropy(z, y), **CLOSE)
-        torch.testing.assert_close(losses.log_softmax(z), F.log_softmax(z, 1), **CLOSE)
-        torch.testing.assert_close(losses.softmax(z), F.softmax(z, 1), **CLOSE)
+def test_cross_entropy_and_softmax_match_pytorch():
+    def ours(z, y):
+        return losses.cross_entropy(z, y), losses.log_softmax(z), losses.softmax(z)
+
+    def pytorch(z, y):
+        return F.cross_entropy(z, y), F.log_softmax(z, 1), F.softmax(z, 1)
+
+    result = agree(ours, pytorch, logits_case, n_cases=600, tol=TOL, claim="cross-entropy")
+    assert result.ok, str(result)
 
 
-def test_cross_entropy_backward_matches_autograd_on_600_cases():
-    for z, y in cases(600, seed=1):
-        zr = z.clone().requires_grad_()
-        F.cross_entropy(zr, y).backward()
-        torch.testing.assert_close(losses.cross_entropy_backward(z, y), zr.grad, **CLOSE)
+def test_cross_entropy_backward_matches_autograd():
+    def autograd(z, y):
+        z.requires_grad_()
+        F.cross_entropy(z, y).backward()
+        return z.grad
+
+    result = agree(losses.cross_entropy_backward, autograd, logits_case, n_cases=600, seed=1,
+                   tol=TOL, claim="cross_entropy_backward")  # fmt: skip
+    assert result.ok, str(result)
 
 
 class CrossEntropy(torch.autograd.Function):
@@ -55,7 +60,8 @@ class CrossEntropy(torch.autograd.Function):
 
 
 def test_gradcheck_cross_entropy_backward():
-    for z, y in cases(30, seed=2):
+    for case in draw_cases(logits_case, 30, seed=2):
+        z, y = case["logits"], case["target"]
         z = (z / z.abs().max().clamp(min=1) * 3).requires_grad_()  # keep finite differences sane
         assert torch.autograd.gradcheck(CrossEntropy.apply, (z, y))
 

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from cnnnotes.cases import Case, Draw
 from cnnnotes.metrics import (
     accuracy,
     confusion_matrix,
     format_confusion,
     most_confused_pairs,
-    per_class_accuracy,
     precision_recall,
+    recall,
     top_k_accuracy,
 )
+from cnnnotes.oracle import agree
 
 
 def loop_count(y_true: list[int], y_pred: list[int], k: int) -> list[list[int]]:
@@ -29,49 +27,47 @@ def loop_count(y_true: list[int], y_pred: list[int], k: int) -> list[list[int]]:
     return cm
 
 
-@st.composite
-def labelled(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, int]:
-    k = draw(st.integers(1, 12))
-    n = draw(st.integers(0, 300))
-    labels = st.lists(st.integers(0, k - 1), min_size=n, max_size=n)
-    y_true = torch.tensor(draw(labels), dtype=torch.int64)  # int64 even when empty
-    return y_true, torch.tensor(draw(labels), dtype=torch.int64), k
+def labelled(draw: Draw) -> Case:
+    """0-300 true and predicted labels (int64, even when empty) of 1-12 classes."""
+    k, n = draw.int(1, 12), draw.int(0, 300)
+    y_true, y_pred = (torch.tensor(draw.ints(n, 0, k - 1), dtype=torch.int64) for _ in "tp")
+    return {"y_true": y_true, "y_pred": y_pred, "k": k}
 
 
-@settings(max_examples=300, deadline=None, database=None, derandomize=True)
-@given(labelled())
-def test_confusion_matrix_equals_loop_count_and_one_hot_product(case: tuple) -> None:
-    y_true, y_pred, k = case
-    cm = confusion_matrix(y_true, y_pred, k)
-    assert cm.dtype == torch.int64 and cm.shape == (k, k)
-    assert cm.tolist() == loop_count(y_true.tolist(), y_pred.tolist(), k)
-    one_hot = F.one_hot(y_true, k).T @ F.one_hot(y_pred, k)
-    assert torch.equal(cm, one_hot)
-    assert int(cm.sum()) == len(y_true)
-    assert torch.equal(cm.sum(dim=1), torch.bincount(y_true, minlength=k))
+def test_confusion_matrix_equals_loop_count_and_one_hot_product() -> None:
+    def ours(y_true, y_pred, k):
+        cm = confusion_matrix(y_true, y_pred, k)
+        return cm, cm.dtype
+
+    def loop(y_true, y_pred, k):
+        return torch.tensor(loop_count(y_true.tolist(), y_pred.tolist(), k)), torch.int64
+
+    def one_hot(y_true, y_pred, k):
+        return F.one_hot(y_true, k).T @ F.one_hot(y_pred, k)
+
+    result = agree(ours, loop, labelled, n_cases=300, claim="confusion matrix vs loops")
+    assert result.ok, str(result)
+    result = agree(confusion_matrix, one_hot, labelled, n_cases=300, seed=1,
+                   claim="confusion matrix vs one-hot")  # fmt: skip
+    assert result.ok, str(result)
 
 
-@settings(max_examples=200, deadline=None, database=None, derandomize=True)
-@given(labelled())
-def test_rates_equal_their_definitions_on_the_labels(case: tuple) -> None:
-    y_true, y_pred, k = case
-    cm = confusion_matrix(y_true, y_pred, k)
-    correct = (y_true == y_pred).double()
-    acc = accuracy(cm)
-    assert math.isnan(acc) if len(y_true) == 0 else acc == pytest.approx(correct.mean().item())
-    recall = per_class_accuracy(cm)
-    precision, recall2 = precision_recall(cm)
-    assert torch.equal(recall.nan_to_num(-1), recall2.nan_to_num(-1))
-    for c in range(k):
-        found, called = y_true == c, y_pred == c
-        if found.any():
-            assert recall[c].item() == pytest.approx(correct[found].mean().item())
-        else:
-            assert math.isnan(recall[c].item())
-        if called.any():
-            assert precision[c].item() == pytest.approx(correct[called].mean().item())
-        else:
-            assert math.isnan(precision[c].item())
+def test_rates_equal_their_definitions_on_the_labels() -> None:
+    """Accuracy, per-class recall and precision: the fraction right among all examples,
+    those of the class, those called the class; NaN where there are none."""
+
+    def ours(y_true, y_pred, k):
+        cm = confusion_matrix(y_true, y_pred, k)
+        return (accuracy(cm), recall(cm), *precision_recall(cm))
+
+    def definitions(y_true, y_pred, k):
+        correct = (y_true == y_pred).double()
+        recall = torch.stack([correct[y_true == c].mean() for c in range(k)])
+        precision = torch.stack([correct[y_pred == c].mean() for c in range(k)])
+        return correct.mean().item(), recall, precision, recall
+
+    result = agree(ours, definitions, labelled, n_cases=200, seed=2, claim="rates")
+    assert result.ok, str(result)
 
 
 def test_balanced_classes_mean_recall_is_accuracy() -> None:
@@ -81,7 +77,7 @@ def test_balanced_classes_mean_recall_is_accuracy() -> None:
         torch.rand(1000, generator=g) < 0.8, y_true, torch.randint(0, 10, (1000,), generator=g)
     )
     cm = confusion_matrix(y_true, y_pred, 10)
-    assert per_class_accuracy(cm).mean().item() == pytest.approx(accuracy(cm))
+    assert recall(cm).mean().item() == pytest.approx(accuracy(cm))
 
 
 def test_other_integer_dtypes_give_the_same_matrix() -> None:
@@ -126,7 +122,7 @@ def test_confusion_matrix_rejects_bad_input(y_true, y_pred, k, error, message) -
     ],
 )
 def test_matrix_functions_reject_bad_matrices(cm, error, message) -> None:
-    for fn in (accuracy, per_class_accuracy, precision_recall, most_confused_pairs):
+    for fn in (accuracy, recall, precision_recall, most_confused_pairs):
         with pytest.raises(error, match=message):
             fn(cm)
 
@@ -141,19 +137,22 @@ def test_most_confused_pairs_directed_and_symmetric() -> None:
         most_confused_pairs(cm, 0)
 
 
-@settings(max_examples=100, deadline=None, database=None, derandomize=True)
-@given(st.integers(1, 10), st.integers(1, 50), st.integers(0, 2**31 - 1))
-def test_top_k_accuracy_against_ranks(k_classes: int, n: int, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    scores = torch.randn(n, k_classes, generator=g, dtype=torch.float64)
-    y = torch.randint(0, k_classes, (n,), generator=g)
-    true_score = scores.gather(1, y[:, None])
-    rank = (scores > true_score).sum(dim=1)  # 0 = best; distinct scores almost surely
-    for k in range(1, k_classes + 1):
-        assert top_k_accuracy(scores, y, k) == pytest.approx((rank < k).double().mean().item())
-    assert top_k_accuracy(scores, y, 1) == pytest.approx(
-        accuracy(confusion_matrix(y, scores.argmax(1), k_classes))
-    )
+def test_top_k_accuracy_against_ranks() -> None:
+    def ours(scores, y):
+        classes = scores.shape[1]
+        return [top_k_accuracy(scores, y, k) for k in range(1, classes + 1)]
+
+    def ranks(scores, y):
+        rank = (scores > scores.gather(1, y[:, None])).sum(dim=1)  # 0 = best; distinct scores
+        top_1 = accuracy(confusion_matrix(y, scores.argmax(1), scores.shape[1]))
+        return [top_1] + [(rank < k).double().mean().item() for k in range(2, scores.shape[1] + 1)]
+
+    def make(draw: Draw) -> Case:
+        classes, n = draw.int(1, 10), draw.int(1, 50)
+        return {"scores": draw.tensor(n, classes), "y": torch.tensor(draw.ints(n, 0, classes - 1))}
+
+    result = agree(ours, ranks, make, n_cases=100, claim="top-k accuracy")
+    assert result.ok, str(result)
 
 
 def test_top_k_accuracy_rejects_bad_input() -> None:

@@ -21,7 +21,16 @@ MACHINE_PATH = re.compile(r"(/tmp/|/root/|/work/|/home/\w+/|site-packages/|Root 
 
 
 SOLUTION_MARK = re.compile(r"\{solution-(start|end)\}\s*([\w-]*)")
-CHECK_CALL = re.compile(r"\b(check_\w+|compare)\(")
+CHECK_CALL = re.compile(r"\b(check_\w+|compare|agree)\(")
+COUNTING_LOOP = re.compile(
+    r"\b\w*(bad|mismatch\w*|wrong|errors)\s*(\[[^]]*\])?\s*\+=|\+=\s*not\b|\+= int\(not"
+)
+RANDOM_HELPER = re.compile(r"^\s*def (randint|draw|_randint|rand_int)\(", re.M)
+SWEEP_LINE = re.compile(
+    r"\d[\d,]* (random )?([\w-]+ )?(cases|layers|stacks)\b"
+    r".*(mismatch|all agree|all exact|DIFFERENT)"
+)
+MAX_VISIBLE_SWEEPS = 3
 
 
 def load(path: Path) -> dict:
@@ -144,3 +153,42 @@ class TestChapter:
         for i, cell in enumerate(code_cells(load(path))):
             for line in "".join(cell["source"]).splitlines():
                 assert len(line) <= 80, f"code cell {i}, {len(line)} characters: {line[:50]}"
+
+    def test_no_hand_written_mismatch_loop(self, path: Path) -> None:
+        """ "Ours vs a reference over many cases" is one cnnnotes.oracle.agree call."""
+        for i, cell in enumerate(code_cells(load(path))):
+            source = "".join(cell["source"])
+            assert not COUNTING_LOOP.search(source), f"code cell {i} counts mismatches by hand"
+            assert not RANDOM_HELPER.search(source), (
+                f"code cell {i} defines its own random helper; use cnnnotes.cases.Draw"
+            )
+
+    def test_few_visible_random_case_verdicts(self, path: Path) -> None:
+        """One visible check per claim: repeated sweeps belong in the tests (or a collapsed cell,
+        such as an exercise's solution)."""
+        nb = load(path)
+        collapsed = {id(c) for _, cells in solutions(nb) for c in cells}
+        lines = [
+            line
+            for cell in code_cells(nb)
+            if id(cell) not in collapsed and not tags(cell) & {"hide-cell", "hide-output"}
+            for out in cell.get("outputs", [])
+            for line in output_text(out).splitlines()
+            if SWEEP_LINE.search(line)
+        ]
+        assert len(lines) <= MAX_VISIBLE_SWEEPS, "\n".join(lines)
+
+
+def test_chapters_extract_to_python_scripts(tmp_path: Path) -> None:
+    """scripts/chapters_as_scripts.py (for duplicate finders) gives valid Python per chapter."""
+    import ast
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "chapters_as_scripts.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True)
+    files = sorted(tmp_path.glob("*.py"))
+    assert [f.stem for f in files] == [c.stem for c in CHAPTERS]
+    for f in files:
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        assert tree.body, f"{f.name} has no code"

@@ -2,68 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import int_or_pair, refusing
 
-from cnnnotes import ops
+from cnnnotes import cases, ops
+from cnnnotes.cases import Case, Draw
+from cnnnotes.oracle import agree
 
-MANY = settings(max_examples=800, deadline=None, database=None, derandomize=True)
-SOME = settings(max_examples=200, deadline=None, database=None, derandomize=True)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@st.composite
-def conv_case(draw, max_size=9):
-    """A valid (x, weight, bias, stride, padding, dilation) in float64, PyTorch-accepted."""
-    n, c, o = draw(st.integers(0, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    need = (-(-(dil[0] * (kh - 1) + 1 - h) // 2), -(-(dil[1] * (kw - 1) + 1 - w) // 2))
-    pad = (max(draw(st.integers(0, 3)), need[0]), max(draw(st.integers(0, 3)), need[1]))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31)))
-    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
-    weight = torch.randn(o, c, kh, kw, generator=g, dtype=torch.float64)
-    bias = torch.randn(o, generator=g, dtype=torch.float64) if draw(st.booleans()) else None
-
-    # stride/padding/dilation as an int when both parts are equal, else as a pair
-    def as_arg(pair):
-        return pair[0] if pair[0] == pair[1] and draw(st.booleans()) else pair
-
-    return x, weight, bias, as_arg(stride), as_arg(pad), as_arg(dil)
+TOL = 1e-12
 
 
-@MANY
-@given(conv_case())
-def test_conv2d_matches_float64(case):
-    torch.testing.assert_close(ops.conv2d(*case), F.conv2d(*case), rtol=1e-12, atol=1e-12)
+def conv_case(draw: Draw) -> Case:
+    """A :func:`~cnnnotes.cases.conv_tensors` convolution, a sixth of them on an empty
+    batch, half without bias, stride/padding/dilation as ints or pairs."""
+    c = cases.conv_tensors(draw)
+    x = c["input"] if draw.int(0, 5) else c["input"][:0]
+    s, p, d = (int_or_pair(draw, c[k]) for k in ("stride", "padding", "dilation"))
+    bias = c["bias"] if draw.flag() else None
+    return {
+        "input": x,
+        "weight": c["weight"],
+        "bias": bias,
+        "stride": s,
+        "padding": p,
+        "dilation": d,
+    }
 
 
-@MANY
-@given(conv_case())
-def test_conv2d_matches_float32(case):
-    x, w, b, *rest = case
-    b = None if b is None else b.float()
-    torch.testing.assert_close(
-        ops.conv2d(x.float(), w.float(), b, *rest), F.conv2d(x.float(), w.float(), b, *rest)
-    )
+def in_float32(fn: Callable[..., torch.Tensor]) -> Callable[..., tuple[torch.Tensor, torch.dtype]]:
+    """``fn`` on float32 copies of its tensor arguments; its result and the result's dtype."""
+
+    def call(*args: object) -> tuple[torch.Tensor, torch.dtype]:
+        y = fn(*(a.float() if isinstance(a, torch.Tensor) else a for a in args))
+        return y, y.dtype
+
+    return call
 
 
-@SOME
-@given(conv_case(max_size=6))
-def test_conv2d_loops_matches(case):
-    torch.testing.assert_close(ops.conv2d_loops(*case), F.conv2d(*case), rtol=1e-12, atol=1e-12)
+def test_conv2d_matches_float64():
+    result = agree(ops.conv2d, F.conv2d, conv_case, n_cases=800, tol=TOL, claim="conv2d")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(conv_case())
-def test_im2col_matches_unfold(case):
-    x, w, _, stride, pad, dil = case
-    k = tuple(w.shape[2:])
-    assert torch.equal(ops.im2col(x, k, stride, pad, dil), F.unfold(x, k, dil, pad, stride))
+def test_conv2d_matches_float32():
+    result = agree(in_float32(ops.conv2d), in_float32(F.conv2d), conv_case, n_cases=800, seed=1,
+                   claim="conv2d in float32")  # fmt: skip
+    assert result.ok, str(result)
+
+
+def test_conv2d_loops_matches():
+    def small(draw: Draw) -> Case | None:
+        case = conv_case(draw)
+        return case if max(case["input"].shape[2:]) <= 6 else None
+
+    result = agree(ops.conv2d_loops, F.conv2d, small, n_cases=200, seed=2, tol=TOL,
+                   claim="conv2d_loops")  # fmt: skip
+    assert result.ok, str(result)
+
+
+def test_im2col_matches_unfold():
+    def ours(x, w, b, s, p, d):
+        return ops.im2col(x, tuple(w.shape[2:]), s, p, d)
+
+    def unfold(x, w, b, s, p, d):
+        return F.unfold(x, tuple(w.shape[2:]), d, p, s)
+
+    result = agree(ours, unfold, conv_case, n_cases=200, seed=3, tol=0, claim="im2col")
+    assert result.ok, str(result)
 
 
 def test_unbatched_inputs_give_unbatched_outputs():
@@ -95,34 +106,31 @@ def test_conv2d_gradients_match():
         torch.testing.assert_close(a.grad, b.grad)
 
 
-@st.composite
-def pool_case(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    h, w = draw(st.integers(max(1, kh - 2 * ph), 10)), draw(st.integers(max(1, kw - 2 * pw), 10))
-    stride = draw(
-        st.one_of(st.none(), st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4)))
+def pool_case(draw: Draw) -> Case:
+    """A float64 input (all negative half of the time) and a pooling that fits it:
+    kernel 1-4, padding up to half of it, stride by default, as an int or as a pair."""
+    kh, kw = draw.int(1, 4), draw.int(1, 4)
+    ph, pw = draw.int(0, kh // 2), draw.int(0, kw // 2)
+    h, w = draw.int(max(1, kh - 2 * ph), 10), draw.int(max(1, kw - 2 * pw), 10)
+    stride = draw.pick((None, draw.int(1, 4), (draw.int(1, 4), draw.int(1, 4))))
+    x = draw.tensor(draw.int(1, 2), draw.int(1, 3), h, w) - draw.pick((0.0, 10.0))
+    return {"input": x, "kernel_size": int_or_pair(draw, (kh, kw)), "stride": stride,
+            "padding": (ph, pw)}  # fmt: skip
+
+
+def test_max_pool2d_matches():
+    result = agree(ops.max_pool2d, F.max_pool2d, pool_case, n_cases=800, tol=0, claim="max_pool2d")
+    assert result.ok, str(result)
+
+
+def test_avg_pool2d_matches():
+    result = agree(
+        ops.avg_pool2d, F.avg_pool2d, pool_case, n_cases=800, tol=TOL, claim="avg_pool2d"
     )
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31)))
-    x = torch.randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, generator=g) - draw(
-        st.sampled_from([0.0, 10.0])
-    )
-    kernel = kh if kh == kw and draw(st.booleans()) else (kh, kw)
-    return x.double(), kernel, stride, (ph, pw)
-
-
-@MANY
-@given(pool_case())
-def test_max_pool2d_matches(case):
-    assert torch.equal(ops.max_pool2d(*case), F.max_pool2d(*case))
-
-
-@MANY
-@given(pool_case())
-def test_avg_pool2d_matches(case):
-    torch.testing.assert_close(ops.avg_pool2d(*case), F.avg_pool2d(*case), rtol=1e-12, atol=1e-12)
-    x, *rest = case
-    torch.testing.assert_close(ops.avg_pool2d(x.float(), *rest), F.avg_pool2d(x.float(), *rest))
+    assert result.ok, str(result)
+    result = agree(in_float32(ops.avg_pool2d), in_float32(F.avg_pool2d), pool_case, n_cases=800,
+                   claim="avg_pool2d in float32")  # fmt: skip
+    assert result.ok, str(result)
 
 
 def test_pooling_propagates_nan_like_pytorch():
@@ -189,51 +197,70 @@ def test_ops_run_no_library_convolution_or_pooling_kernel():
 
 # ---------------------------------------------------------------- 1-D and 2-D teaching helpers
 
-VEC = st.lists(st.integers(-5, 5), min_size=1, max_size=8)
+
+def vectors(draw: Draw) -> Case:
+    """Two integer-valued float64 vectors of length 1-8 (entries -5..5) and a mode."""
+    a, b = draw.ints(draw.int(1, 8), -5, 5), draw.ints(draw.int(1, 8), -5, 5)
+    return {"x": a, "k": b, "mode": draw.pick(["full", "valid"])}
 
 
-@SOME
-@given(VEC, VEC, st.sampled_from(["full", "valid"]))
-def test_convolve1d_matches_numpy(a, b, mode):
+def numpy_or_refused(fn: Callable[..., object]) -> Callable[..., object]:
+    """A NumPy function on lists, as a list; None where ours must refuse (a 'valid'
+    correlation with a kernel longer than x: NumPy swaps the two, we do not)."""
+
+    def call(x: list[int], k: list[int], mode: str) -> list[float] | None:
+        return None if mode == "valid" and len(k) > len(x) else fn(x, k, mode).tolist()
+
+    return call
+
+
+def on_tensors(fn: Callable[..., torch.Tensor]) -> Callable[..., list[float]]:
+    def call(x: list[int], k: list[int], mode: str) -> list[float]:
+        return fn(
+            torch.tensor(x, dtype=torch.float64), torch.tensor(k, dtype=torch.float64), mode
+        ).tolist()
+
+    return call
+
+
+def test_convolve1d_matches_numpy():
     np = pytest.importorskip("numpy")
-    got = ops.convolve1d(
-        torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64), mode
-    )
-    assert got.tolist() == np.convolve(a, b, mode).tolist()
+    result = agree(on_tensors(ops.convolve1d), lambda x, k, mode: np.convolve(x, k, mode).tolist(),
+                   vectors, n_cases=200, tol=0, claim="convolve1d")  # fmt: skip
+    assert result.ok, str(result)
 
 
-@SOME
-@given(VEC, VEC, st.sampled_from(["full", "valid"]))
-def test_cross_correlate1d_matches_numpy(a, b, mode):
+def test_cross_correlate1d_matches_numpy():
     np = pytest.importorskip("numpy")
-    x, k = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
-    if mode == "valid" and len(b) > len(a):
-        with pytest.raises(ValueError, match="no longer than x"):
-            ops.cross_correlate1d(x, k, mode)
-    else:
-        assert ops.cross_correlate1d(x, k, mode).tolist() == np.correlate(a, b, mode).tolist()
+    ours = refusing(on_tensors(ops.cross_correlate1d), ValueError, "no longer than x")
+    result = agree(ours, numpy_or_refused(np.correlate), vectors, n_cases=200, tol=0,
+                   claim="cross_correlate1d")  # fmt: skip
+    assert result.ok, str(result)
 
 
-@SOME
-@given(
-    st.integers(1, 6),
-    st.integers(1, 6),
-    st.integers(1, 4),
-    st.integers(1, 4),
-    st.integers(0, 2**31),
-)
-def test_convolve2d_is_flipped_cross_correlation_and_commutes(h, w, kh, kw, seed):
-    g = torch.Generator().manual_seed(seed)
-    x, k = (
-        torch.randn(h, w, generator=g, dtype=torch.float64),
-        torch.randn(kh, kw, generator=g, dtype=torch.float64),
-    )
-    full = F.conv2d(x[None, None], k.flip(0, 1)[None, None], padding=(kh - 1, kw - 1))[0, 0]
-    torch.testing.assert_close(ops.convolve2d(x, k), full)
-    torch.testing.assert_close(ops.convolve2d(k, x), full)  # convolution commutes
-    if kh <= h and kw <= w:
-        valid = F.conv2d(x[None, None], k.flip(0, 1)[None, None])[0, 0]
-        torch.testing.assert_close(ops.convolve2d(x, k, "valid"), valid)
+def test_convolve2d_is_flipped_cross_correlation_and_commutes():
+    def ours(x, k):
+        valid = (
+            ops.convolve2d(x, k, "valid")
+            if k.shape[0] <= x.shape[0] and k.shape[1] <= x.shape[1]
+            else None
+        )
+        return ops.convolve2d(x, k), ops.convolve2d(k, x), valid  # convolution commutes
+
+    def pytorch(x, k):
+        (kh, kw), flipped = k.shape, k.flip(0, 1)[None, None]
+        full = F.conv2d(x[None, None], flipped, padding=(kh - 1, kw - 1))[0, 0]
+        fits = kh <= x.shape[0] and kw <= x.shape[1]
+        return full, full, F.conv2d(x[None, None], flipped)[0, 0] if fits else None
+
+    def make(draw: Draw) -> Case:
+        return {
+            "x": draw.tensor(draw.int(1, 6), draw.int(1, 6)),
+            "k": draw.tensor(draw.int(1, 4), draw.int(1, 4)),
+        }
+
+    result = agree(ours, pytorch, make, n_cases=200, claim="convolve2d")
+    assert result.ok, str(result)
 
 
 # ---------------------------------------------------------------- validation

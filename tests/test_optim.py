@@ -34,6 +34,17 @@ def _data(steps: int, n: int = 8, seed: int = 1):
     ]
 
 
+def _torch_step(
+    net: NotesCNN, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """One step of PyTorch's own training loop; the batch's loss before the step."""
+    opt.zero_grad()
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def test_notes_grads_match_autograd(model):
     ((x, y),) = _data(1)
     params = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -52,10 +63,9 @@ def test_adam_matches_torch_step_for_step(model):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.8, 0.99), eps=1e-7)
     mine = Adam(list(ours.parameters()), lr=1e-3, betas=(0.8, 0.99), eps=1e-7)
     for x, y in _data(5, n=4, seed=2):
-        for m in (net, ours):
-            m.zero_grad()
-            F.cross_entropy(m(x), y).backward()
-        opt.step()
+        _torch_step(net, opt, x, y)
+        ours.zero_grad()
+        F.cross_entropy(ours(x), y).backward()
         mine.step([p.grad for p in ours.parameters()])
         for (name, a), b in zip(ours.named_parameters(), net.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=name)
@@ -84,13 +94,7 @@ def test_scratch_training_tracks_autograd_and_torch_adam(model):
     losses, trained = train_notes_scratch(params, data, lr=1e-3)
     net = copy.deepcopy(model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    want = []
-    for x, y in data:
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        want.append(loss.item())
+    want = [_torch_step(net, opt, x, y) for x, y in data]
     torch.testing.assert_close(torch.tensor(losses), torch.tensor(want), **TRACK)
     for name, p in net.named_parameters():
         torch.testing.assert_close(trained[name], p.detach(), **TRACK, msg=name)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import conv_height, conv_size_case, refusing
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnnotes import cases
+from cnnnotes.cases import Case, Draw
+from cnnnotes.oracle import agree
 from cnnnotes.shapes import (
     conv_macs,
     conv_output_size,
@@ -18,94 +22,86 @@ from cnnnotes.shapes import (
     receptive_field,
     receptive_field_steps,
 )
-from cnnnotes.sweep import empirical_receptive_field
+from cnnnotes.sweep import empirical_receptive_field, torch_output_size
 
-FAST = settings(max_examples=1500, deadline=None, database=None, derandomize=True)
-SOME = settings(max_examples=150, deadline=None, database=None, derandomize=True)
-
-
-def torch_height(layer: nn.Module, size: int) -> int | None:
-    """Output height of a real layer on a (1, 1, size, 1) input, or None if refused."""
-    try:
-        return layer(torch.zeros(1, 1, size, 1)).shape[2]
-    except RuntimeError:
-        return None
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def ours(fn, *args, **kwargs) -> int | None:
-    try:
-        return fn(*args, **kwargs)
-    except ValueError:
-        return None
+def maxpool_height(size: int, k: int, s: int | None, p: int, d: int, ceil: bool) -> int | None:
+    pool = nn.MaxPool2d((k, 1), (k if s is None else s, 1), (p, 0), (d, 1), ceil_mode=ceil)
+    return torch_output_size(pool, size)
+
+
+def maxpool_case(draw: Draw) -> Case:
+    """:func:`~cnnnotes.cases.pool_config`, a quarter of them with the default stride."""
+    c = cases.pool_config(draw)
+    return {**c, "stride": None if draw.int(0, 3) == 0 else c["stride"]}
+
+
+def avgpool_case(draw: Draw) -> Case:
+    """:func:`~cnnnotes.cases.pool_config` without dilation (an average pool has none)."""
+    return {k: v for k, v in cases.pool_config(draw).items() if k != "dilation"}
+
+
+OURS = refusing(pool_output_size, ValueError)
+"""``pool_output_size``, with None for a refused size (as :func:`torch_output_size` gives)."""
 
 
 # ---------------------------------------------------------------- output sizes
 
 
-@FAST
-@given(
-    size=st.integers(1, 80),
-    k=st.integers(1, 11),
-    s=st.integers(1, 8),
-    p=st.integers(0, 8),
-    d=st.integers(1, 5),
-)
-def test_conv_output_size_matches_conv2d(size, k, s, p, d):
-    conv = nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False)
-    assert ours(conv_output_size, size, k, s, p, d) == torch_height(conv, size)
+def test_conv_output_size_matches_conv2d():
+    ours = refusing(conv_output_size, ValueError)
+    result = agree(ours, conv_height, conv_size_case, n_cases=1500, claim="conv sizes")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(size=st.integers(1, 20), k=st.integers(1, 5), s=st.integers(1, 4), p=st.integers(0, 3))
-def test_conv_output_size_square_2d(size, k, s, p):
-    conv = nn.Conv2d(2, 3, k, s, p)
-    x = torch.zeros(1, 2, size, size)
-    expected = None if k > size + 2 * p else conv(x).shape[2:]
-    got = ours(conv_output_size, size, k, stride=s, padding=p)
-    assert expected is None if got is None else expected == (got, got)
+def test_conv_output_size_square_2d():
+    def ours(size, k, s, p):
+        n = conv_output_size(size, k, stride=s, padding=p)
+        return n, n
+
+    def conv(size, k, s, p):
+        return tuple(nn.Conv2d(2, 3, k, s, p)(torch.zeros(1, 2, size, size)).shape[2:])
+
+    def make(draw: Draw) -> Case:
+        return {
+            "size": draw.int(1, 20),
+            "k": draw.int(1, 5),
+            "s": draw.int(1, 4),
+            "p": draw.int(0, 3),
+        }
+
+    result = agree(refusing(ours, ValueError), refusing(conv, RuntimeError), make, n_cases=150,
+                   claim="square conv sizes")  # fmt: skip
+    assert result.ok, str(result)
 
 
-@FAST
-@given(
-    size=st.integers(1, 60),
-    k=st.integers(1, 9),
-    s=st.one_of(st.none(), st.integers(1, 9)),
-    p=st.integers(0, 5),
-    d=st.integers(1, 4),
-    ceil=st.booleans(),
-)
-def test_pool_output_size_matches_maxpool(size, k, s, p, d, ceil):
-    pool = nn.MaxPool2d((k, 1), (k if s is None else s, 1), (p, 0), (d, 1), ceil_mode=ceil)
-    assert ours(pool_output_size, size, k, s, p, d, ceil) == torch_height(pool, size)
+def test_pool_output_size_matches_maxpool():
+    result = agree(OURS, maxpool_height, maxpool_case, n_cases=1500, claim="max pool sizes")
+    assert result.ok, str(result)
 
 
-@FAST
-@given(
-    size=st.integers(1, 60),
-    k=st.integers(1, 9),
-    s=st.integers(1, 9),
-    p=st.integers(0, 5),
-    ceil=st.booleans(),
-)
-def test_pool_output_size_matches_avgpool(size, k, s, p, ceil):
-    pool = nn.AvgPool2d((k, 1), (s, 1), (p, 0), ceil_mode=ceil)
-    assert ours(pool_output_size, size, k, s, p, ceil_mode=ceil) == torch_height(pool, size)
+def test_pool_output_size_matches_avgpool():
+    def ours(size, k, s, p, ceil):
+        return OURS(size, k, s, p, 1, ceil)
+
+    def avgpool_height(size, k, s, p, ceil):
+        return torch_output_size(nn.AvgPool2d((k, 1), (s, 1), (p, 0), ceil_mode=ceil), size)
+
+    result = agree(ours, avgpool_height, avgpool_case, n_cases=1500, claim="avg pool sizes")
+    assert result.ok, str(result)
 
 
 def test_pool_output_size_exhaustive_small_grid():
     """Every small case, ceil_mode edge cases included, accepted or refused alike."""
-    mismatches = []
-    for k in range(1, 6):
-        for s in range(1, 6):
-            for p in range(4):
-                for d in range(1, 4):
-                    for ceil in (False, True):
-                        pool = nn.MaxPool2d((k, 1), (s, 1), (p, 0), (d, 1), ceil_mode=ceil)
-                        for size in range(1, 13):
-                            got = ours(pool_output_size, size, k, s, p, d, ceil)
-                            if got != torch_height(pool, size):
-                                mismatches.append((size, k, s, p, d, ceil))
-    assert mismatches == []
+    names = ("size", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+    grid = itertools.product(
+        range(1, 13), range(1, 6), range(1, 6), range(4), range(1, 4), (False, True)
+    )
+    grid = (dict(zip(names, c, strict=True)) for c in grid)
+    result = agree(OURS, maxpool_height, grid, claim="small max pools")
+    assert result.ok and result.cases == 12 * 5 * 5 * 4 * 3 * 2, str(result)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +118,7 @@ def test_pool_output_size_exhaustive_small_grid():
 def test_pool_ceil_mode_edge_cases(args, expected):
     size, k, s, p, d, ceil = args
     pool = nn.MaxPool2d((k, 1), (s, 1), (p, 0), (d, 1), ceil_mode=ceil)
-    assert pool_output_size(*args) == expected == torch_height(pool, size)
+    assert pool_output_size(*args) == expected == torch_output_size(pool, size)
 
 
 def test_pool_stride_defaults_to_kernel():
@@ -132,7 +128,7 @@ def test_pool_stride_defaults_to_kernel():
 
 def test_pool_padding_rule_ignores_dilation():
     # PyTorch: pad <= kernel_size // 2 even when dilation makes the kernel wider.
-    assert torch_height(nn.MaxPool2d((3, 1), 1, (2, 0), (2, 1)), 10) is None
+    assert torch_output_size(nn.MaxPool2d((3, 1), 1, (2, 0), (2, 1)), 10) is None
     with pytest.raises(ValueError, match="padding 2 is more than half of kernel_size 3"):
         pool_output_size(10, 3, 1, 2, dilation=2)
 
@@ -140,54 +136,55 @@ def test_pool_padding_rule_ignores_dilation():
 # ---------------------------------------------------------------- counts
 
 
-@SOME
-@given(
-    d=st.integers(1, 16),
-    n=st.integers(1, 16),
-    kh=st.integers(1, 7),
-    kw=st.integers(1, 7),
-    bias=st.booleans(),
-)
-def test_conv_param_count_matches_conv2d(d, n, kh, kw, bias):
-    conv = nn.Conv2d(d, n, (kh, kw), bias=bias, device="meta")
-    real = sum(p.numel() for p in conv.parameters())
-    assert conv_param_count(d, n, (kh, kw), bias=bias) == real
-    if kh == kw:
-        assert conv_param_count(d, n, kh, bias) == real
+def test_conv_param_count_matches_conv2d():
+    def ours(d, n, kh, kw, bias):
+        as_int = conv_param_count(d, n, kh, bias) if kh == kw else None
+        return conv_param_count(d, n, (kh, kw), bias=bias), as_int
+
+    def real(d, n, kh, kw, bias):
+        count = sum(
+            p.numel() for p in nn.Conv2d(d, n, (kh, kw), bias=bias, device="meta").parameters()
+        )
+        return count, count if kh == kw else None
+
+    def make(draw: Draw) -> Case:
+        d, n, kh, kw = draw.int(1, 16), draw.int(1, 16), draw.int(1, 7), draw.int(1, 7)
+        return {"d": d, "n": n, "kh": kh, "kw": kw, "bias": draw.flag()}
+
+    result = agree(ours, real, make, n_cases=150, claim="conv parameters")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(i=st.integers(1, 500), o=st.integers(1, 50), bias=st.booleans())
-def test_linear_param_count_matches_linear(i, o, bias):
-    real = sum(p.numel() for p in nn.Linear(i, o, bias=bias, device="meta").parameters())
-    assert linear_param_count(i, o, bias) == real
+def test_linear_param_count_matches_linear():
+    def real(i, o, bias):
+        return sum(p.numel() for p in nn.Linear(i, o, bias=bias, device="meta").parameters())
+
+    def make(draw: Draw) -> Case:
+        return {"i": draw.int(1, 500), "o": draw.int(1, 50), "bias": draw.flag()}
+
+    result = agree(linear_param_count, real, make, n_cases=150, claim="linear parameters")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(
-    c=st.integers(1, 4),
-    n=st.integers(1, 4),
-    kh=st.integers(1, 4),
-    kw=st.integers(1, 4),
-    h=st.integers(4, 12),
-    w=st.integers(4, 12),
-)
-def test_conv_macs_matches_flop_counter(c, n, kh, kw, h, w):
-    conv = nn.Conv2d(c, n, (kh, kw), device="meta")
-    with FlopCounterMode(display=False) as counter:
-        y = conv(torch.empty(1, c, h, w, device="meta"))
-    # FlopCounterMode counts a multiply-accumulate as 2 FLOPs and ignores the bias.
-    assert 2 * conv_macs(c, n, (kh, kw), y.shape[2], y.shape[3]) == counter.get_total_flops()
+def test_conv_macs_matches_flop_counter():
+    def ours(c, n, kh, kw, h, w):
+        return 2 * conv_macs(c, n, (kh, kw), h - kh + 1, w - kw + 1)
+
+    def flops(c, n, kh, kw, h, w):
+        # FlopCounterMode counts a multiply-accumulate as 2 FLOPs and ignores the bias.
+        with FlopCounterMode(display=False) as counter:
+            nn.Conv2d(c, n, (kh, kw), device="meta")(torch.empty(1, c, h, w, device="meta"))
+        return counter.get_total_flops()
+
+    def make(draw: Draw) -> Case:
+        c, n, kh, kw = draw.ints(4, 1, 4)
+        return {"c": c, "n": n, "kh": kh, "kw": kw, "h": draw.int(4, 12), "w": draw.int(4, 12)}
+
+    result = agree(ours, flops, make, n_cases=150, claim="MACs")
+    assert result.ok, str(result)
 
 
 # ---------------------------------------------------------------- receptive field
-
-LAYER = st.tuples(
-    st.sampled_from(["conv", "max", "avg", "relu", "bn"]),
-    st.integers(1, 5),
-    st.integers(1, 3),
-    st.integers(1, 3),
-)
 
 
 def build(spec):
@@ -208,13 +205,24 @@ def build(spec):
     return layers, measure
 
 
-@settings(max_examples=120, deadline=None, database=None, derandomize=True)
-@given(st.lists(LAYER, min_size=1, max_size=4))
-def test_receptive_field_matches_gradients(spec):
-    layers, measure = build(spec)
-    expected = empirical_receptive_field(measure) if measure else 1
-    assert receptive_field(layers) == expected
-    assert receptive_field(nn.Sequential(*layers)) == expected
+def test_receptive_field_matches_gradients():
+    def ours(spec):
+        layers, _ = build(spec)
+        return receptive_field(layers), receptive_field(nn.Sequential(*layers))
+
+    def gradients(spec):
+        _, measure = build(spec)
+        field = empirical_receptive_field(measure) if measure else 1
+        return field, field
+
+    def make(draw: Draw) -> Case:
+        kinds = ("conv", "max", "avg", "relu", "bn")
+        spec = [(draw.pick(kinds), draw.int(1, 5), draw.int(1, 3), draw.int(1, 3))
+                for _ in range(draw.int(1, 4))]  # fmt: skip
+        return {"spec": spec}
+
+    result = agree(ours, gradients, make, n_cases=120, claim="receptive fields")
+    assert result.ok, str(result)
 
 
 def test_receptive_field_steps_table():

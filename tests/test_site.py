@@ -7,6 +7,7 @@ Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
@@ -82,15 +83,25 @@ async () => {
 """
 
 
-def test_every_page_renders_offline(site: str, book_build: Build) -> None:
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Chromium with a throw-away profile (Playwright's browser context)."""
     playwright = pytest.importorskip("playwright.sync_api")
     assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium"
-    problems: list[str] = []
-    checked = 0
     with tempfile.TemporaryDirectory() as profile, playwright.sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_every_page_renders_offline(site: str, book_build: Build) -> None:
+    problems: list[str] = []
+    checked = 0
+    with chromium() as browser:
         outside: list[str] = []
 
         def route(r) -> None:
@@ -129,35 +140,24 @@ def test_every_page_renders_offline(site: str, book_build: Build) -> None:
                 problems.append(f"{where} console errors {errors[:3]}")
             if outside:
                 problems.append(f"{where} requests outside the site {outside[:3]}")
-        browser.close()
     assert checked >= 5, f"only {checked} pages were checked"
     assert not problems, "\n".join(problems)
 
 
 def test_math_is_typeset_on_the_conventions_page(site: str) -> None:
     """A page known to hold display math: MathJax must have produced its output."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    with tempfile.TemporaryDirectory() as profile, playwright.sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as browser:
         page = browser.new_page()
         page.goto(f"{site}/book/conventions.html", wait_until="load")
         result = page.evaluate(CHECK_PAGE)
         count = page.evaluate("document.querySelectorAll('mjx-container').length")
-        browser.close()
     assert result["math"] > 0 and count >= result["math"] and not result["raw"]
 
 
 def test_index_redirects_to_the_intro(site: str) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with tempfile.TemporaryDirectory() as profile, playwright.sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as browser:
         page = browser.new_page()
         page.goto(f"{site}/index.html")
         page.wait_for_url("**/book/intro.html", timeout=10_000)
         title = page.inner_text("h1")
-        browser.close()
     assert title.startswith("CNN Notes")

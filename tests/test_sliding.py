@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import conv_height, conv_size_case, refusing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from cnnnotes.cases import Case, Draw
+from cnnnotes.oracle import agree
 from cnnnotes.shapes import conv_output_size
 from cnnnotes.sliding import (
     MODES,
@@ -28,23 +32,9 @@ from cnnnotes.sliding import (
     window_starts,
 )
 
-FAST = settings(max_examples=600, deadline=None, database=None, derandomize=True)
 SOME = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 
-sizes = st.integers(1, 40)
-kernels = st.integers(1, 7)
-strides = st.integers(1, 6)
-paddings = st.integers(0, 6)
-dilations = st.integers(1, 4)
-
-
-def conv_height(w: int, k: int, s: int, p: int, d: int) -> int | None:
-    """Output height of a real convolution on a ``w × 1`` input, or None if PyTorch refuses."""
-    x, weight = torch.zeros(1, 1, w, 1), torch.ones(1, 1, k, 1)
-    try:
-        return F.conv2d(x, weight, None, (s, 1), (p, 0), (d, 1)).shape[2]
-    except RuntimeError:
-        return None
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ones_conv_grad(w: int, k: int, s: int, p: int, d: int) -> list[int]:
@@ -55,61 +45,96 @@ def ones_conv_grad(w: int, k: int, s: int, p: int, d: int) -> list[int]:
     return [int(g) for g in x.grad[0, 0, :, 0]]
 
 
+def fitting(make: Callable[[Draw], Case]) -> Callable[[Draw], Case | None]:
+    """The cases of ``make`` in which the dilated kernel fits; the others are drawn again."""
+
+    def fits(draw: Draw) -> Case | None:
+        case = make(draw)
+        fits = effective_kernel_size(case["k"], case["d"]) <= case["w"] + 2 * case["p"]
+        return case if fits else None
+
+    return fits
+
+
+def small_conv(draw: Draw) -> Case:
+    """One dimension of a convolution: size 1-40, kernel 1-7, stride 1-6, padding 0-6,
+    dilation 1-4."""
+    w, k, s, p, d = draw.int(1, 40), draw.int(1, 7), draw.int(1, 6), draw.int(0, 6), draw.int(1, 4)
+    return {"w": w, "k": k, "s": s, "p": p, "d": d}
+
+
 # ---------------------------------------------------------------- placements
 
 
-@FAST
-@given(w=st.integers(1, 80), k=st.integers(1, 11), s=strides, p=paddings, d=dilations)
-def test_placement_count_is_the_real_output_size(w, k, s, p, d):
-    real = conv_height(w, k, s, p, d)
+def test_placement_count_is_the_real_output_size():
+    def ours(w, k, s, p, d):
+        return len(window_starts(w, k, s, p, d))
+
+    result = agree(refusing(ours, ValueError), conv_height, conv_size_case, n_cases=600,
+                   claim="placements")  # fmt: skip
+    assert result.ok, str(result)
+
+
+@SOME
+@given(w=st.integers(1, 80), k=st.integers(1, 11), s=st.integers(1, 6), p=st.integers(0, 6),
+       d=st.integers(1, 4))  # fmt: skip
+def test_placements_are_stride_apart_and_as_many_as_fit(w, k, s, p, d):
     try:
         starts = window_starts(w, k, s, p, d)
     except ValueError:
-        assert real is None
+        assert effective_kernel_size(k, d) > w + 2 * p
         return
-    assert len(starts) == real == conv_output_size(w, k, s, p, d)
+    assert len(starts) == conv_output_size(w, k, s, p, d)
     span = effective_kernel_size(k, d)
     assert starts == [i * s for i in range(len(starts))]
     assert starts[-1] + span <= w + 2 * p < starts[-1] + s + span  # the next one would not fit
 
 
-@SOME
-@given(w=sizes, k=kernels, s=strides, p=paddings, d=dilations)
-def test_coverage_is_the_gradient_of_an_all_ones_conv(w, k, s, p, d):
-    if effective_kernel_size(k, d) > w + 2 * p:
-        return
-    assert coverage(w, k, s, p, d) == ones_conv_grad(w, k, s, p, d)
+def test_coverage_is_the_gradient_of_an_all_ones_conv():
+    result = agree(coverage, ones_conv_grad, fitting(small_conv), n_cases=150, claim="coverage")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(w=st.integers(1, 16), k=kernels, s=strides, p=st.integers(0, 3), d=dilations)
-def test_uncovered_rows_never_influence_any_output(w, k, s, p, d):
+def test_uncovered_rows_never_influence_any_output():
     """A row is uncovered iff its column of the Jacobian (random weights) is zero."""
-    if effective_kernel_size(k, d) > w + 2 * p:
-        return
-    g = torch.Generator().manual_seed(w * 1000 + k * 100 + s * 10 + p + d)
-    weight = torch.randn(1, 1, k, 1, generator=g, dtype=torch.float64)
 
-    def conv(x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x.view(1, 1, w, 1), weight, None, (s, 1), (p, 0), (d, 1)).flatten()
+    def ours(w, k, s, p, d, weight):
+        return uncovered(w, k, s, p, d), covered_rows(w, k, s, p, d)
 
-    jac = torch.autograd.functional.jacobian(conv, torch.zeros(w, dtype=torch.float64))
-    never = [i for i in range(w) if not jac[:, i].any()]
-    assert uncovered(w, k, s, p, d) == never
-    assert sorted(covered_rows(w, k, s, p, d) + never) == list(range(w))
+    def jacobian(w, k, s, p, d, weight):
+        def conv(x: torch.Tensor) -> torch.Tensor:
+            return F.conv2d(x.view(1, 1, w, 1), weight, None, (s, 1), (p, 0), (d, 1)).flatten()
+
+        jac = torch.autograd.functional.jacobian(conv, torch.zeros(w, dtype=torch.float64))
+        read = [bool(jac[:, i].any()) for i in range(w)]
+        return [i for i in range(w) if not read[i]], [i for i in range(w) if read[i]]
+
+    def make(draw: Draw) -> Case:
+        c = {**small_conv(draw), "w": draw.int(1, 16), "p": draw.int(0, 3)}
+        return {**c, "weight": draw.tensor(1, 1, c["k"], 1)}
+
+    result = agree(ours, jacobian, fitting(make), n_cases=150, claim="uncovered rows")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(w=st.integers(1, 12), k=st.integers(1, 4), s=st.integers(1, 4), p=st.integers(0, 2))
-def test_coverage_in_two_dimensions_is_an_outer_product(w, k, s, p):
-    if k > w + 2 * p:
-        return
-    conv = nn.Conv2d(1, 1, k, s, p, bias=False).double()
-    nn.init.ones_(conv.weight)
-    x = torch.zeros(1, 1, w, w, dtype=torch.float64, requires_grad=True)
-    conv(x).sum().backward()
-    c = torch.tensor(coverage(w, k, s, p), dtype=torch.float64)
-    torch.testing.assert_close(x.grad[0, 0], torch.outer(c, c), rtol=0, atol=0)
+def test_coverage_in_two_dimensions_is_an_outer_product():
+    def ours(w, k, s, p):
+        c = torch.tensor(coverage(w, k, s, p), dtype=torch.float64)
+        return torch.outer(c, c)
+
+    def gradient(w, k, s, p):
+        conv = nn.Conv2d(1, 1, k, s, p, bias=False).double()
+        nn.init.ones_(conv.weight)
+        x = torch.zeros(1, 1, w, w, dtype=torch.float64, requires_grad=True)
+        conv(x).sum().backward()
+        return x.grad[0, 0]
+
+    def make(draw: Draw) -> Case | None:
+        w, k, s, p = draw.int(1, 12), draw.int(1, 4), draw.int(1, 4), draw.int(0, 2)
+        return {"w": w, "k": k, "s": s, "p": p} if k <= w + 2 * p else None
+
+    result = agree(ours, gradient, make, n_cases=150, tol=0, claim="2-D coverage")
+    assert result.ok, str(result)
 
 
 def test_small_cases_by_hand():
@@ -132,36 +157,45 @@ def layer(k: int, d: int, padding: str) -> nn.Conv2d:
     return conv
 
 
+def padding_case(draw: Draw) -> Case:
+    """A ``w × 1`` float64 input, a kernel size 1-9 and a dilation 1-4."""
+    w, k, d = draw.int(1, 50), draw.int(1, 9), draw.int(1, 4)
+    return {"x": draw.tensor(1, 1, w, 1), "k": k, "d": d}
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
-@SOME
-@given(w=st.integers(1, 50), k=st.integers(1, 9), d=dilations)
-def test_same_padding_is_what_conv2d_same_does(w, k, d):
+def test_same_padding_is_what_conv2d_same_does():
     """Same size AND same values: the odd extra zero goes after the input, as in PyTorch."""
-    g = torch.Generator().manual_seed(w * 100 + k * 10 + d)
-    conv = layer(k, d, "same")
-    x = torch.randn(1, 1, w, 1, generator=g, dtype=torch.float64)
-    before, after = padding_for("same", k, d)
-    assert before + after == d * (k - 1) and after - before in (0, 1)
-    ours = F.conv2d(F.pad(x, (0, 0, before, after)), conv.weight, conv.bias, dilation=(d, 1))
-    real = conv(x)
-    assert real.shape[2] == w == len(window_starts(w + before + after, k, dilation=d))
-    torch.testing.assert_close(ours, real)
+
+    def ours(x, k, d):
+        conv, (before, after) = layer(k, d, "same"), padding_for("same", k, d)
+        y = F.conv2d(F.pad(x, (0, 0, before, after)), conv.weight, conv.bias, dilation=(d, 1))
+        return y, len(window_starts(x.shape[2] + before + after, k, dilation=d))
+
+    def pytorch(x, k, d):
+        return layer(k, d, "same")(x), x.shape[2]
+
+    result = agree(ours, pytorch, padding_case, n_cases=150, claim="'same' padding")
+    assert result.ok, str(result)
 
 
-@SOME
-@given(w=st.integers(1, 50), k=st.integers(1, 9), d=dilations)
-def test_valid_and_full_padding_sizes(w, k, d):
-    try:
-        real_valid = layer(k, d, "valid")(torch.zeros(1, 1, w, 1, dtype=torch.float64)).shape[2]
-    except RuntimeError:
-        real_valid = None
-    assert padding_for("valid", k, d) == (0, 0)
-    ours = conv_output_size(w, k, 1, 0, d) if d * (k - 1) < w else None
-    assert ours == real_valid
-    before, after = padding_for("full", k, d)
-    assert before == after == d * (k - 1)
-    assert conv_height(w, k, 1, before, d) == w + d * (k - 1)
-    assert coverage(w, k, 1, before, d) == [k] * w  # full padding: every tap reads every cell
+def test_valid_and_full_padding_sizes():
+    """'valid': no padding, the sizes PyTorch's 'valid' gives; 'full': every kernel tap
+    reads every cell, and the output is the input plus the dilated kernel minus 1."""
+
+    def ours(x, k, d):
+        w, (before, after) = x.shape[2], padding_for("full", k, d)
+        valid = conv_output_size(w, k, 1, 0, d) if d * (k - 1) < w else None
+        full = (before, after, conv_height(w, k, 1, before, d), coverage(w, k, 1, before, d))
+        return padding_for("valid", k, d), valid, full
+
+    def pytorch(x, k, d):
+        w, span = x.shape[2], d * (k - 1)
+        valid = refusing(lambda: layer(k, d, "valid")(x).shape[2], RuntimeError)()
+        return (0, 0), valid, (span, span, w + span, [k] * w)
+
+    result = agree(ours, pytorch, padding_case, n_cases=150, claim="'valid' and 'full'")
+    assert result.ok, str(result)
 
 
 # ---------------------------------------------------------------- validation

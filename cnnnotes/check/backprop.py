@@ -9,46 +9,18 @@ maximum, …), names that mistake.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnnotes.backprop import avg_pool2d_backward, conv_transpose2d
-from cnnnotes.check.core import _check_scalars, _check_tensors, _same_number
-from cnnnotes.report import verdict
+from cnnnotes.check.core import check_scalars, check_tensors, same_number
 from cnnnotes.sweep import torch_output_size
 
 Hint = tuple[str, Tensor]
 """A classic mistake, and the output it gives on the current case."""
-
-
-def _looks_like(got: object, wrong: Tensor) -> bool:
-    return isinstance(got, Tensor) and not verdict(got, wrong, 1e-4).startswith("DIFFERENT")
-
-
-def _check_with_hints(
-    fn: Callable, cases: Iterable[tuple[str, tuple, Tensor, list[Hint]]], what: str
-) -> str:
-    """:func:`~cnnnotes.check.core._check_tensors`, naming the mistake a wrong output matches."""
-    seen: dict[str, object] = {}
-
-    def spy(*args: object) -> object:
-        seen["out"] = fn(*args)
-        return seen["out"]
-
-    def plain() -> Iterator[tuple[str, tuple, Tensor]]:
-        for case, args, expected, hints in cases:
-            seen.update(out=None, hints=hints)
-            yield case, args, expected
-
-    msg = _check_tensors(spy, plain(), what)
-    if msg.startswith("Mismatch"):
-        for mistake, wrong in seen["hints"]:
-            if _looks_like(seen["out"], wrong):
-                return f"{msg} It looks like you {mistake}."
-    return msg
 
 
 def _grad(f: Callable[..., Tensor], inputs: tuple[Tensor, ...], grad_out: Tensor) -> list[Tensor]:
@@ -90,7 +62,7 @@ def check_cross_entropy_grad(fn: Callable[[Tensor, Tensor], Tensor], *, seed: in
             ]  # fmt: skip
             yield f"logits ({n}, {c}) × {scale}, target {y.tolist()}", (z, y), want, hints
 
-    return _check_with_hints(fn, cases(), "autograd of F.cross_entropy")
+    return check_tensors(fn, cases(), "autograd of F.cross_entropy")
 
 
 CONV_BACKWARD_CASES = (
@@ -154,7 +126,7 @@ def check_conv2d_backward(fn: Callable, *, stride: int | None = 1, seed: int = 0
             for i in range(3):
                 yield f"{names[i]} of {case}", (i, grad_out, x, w, s), want[i], hints[i]
 
-    return _check_with_hints(part, cases(), "autograd of F.conv2d")
+    return check_tensors(part, cases(), "autograd of F.conv2d")
 
 
 def _every_max_backward(grad_out: Tensor, x: Tensor, k: int, s: int, p: int) -> Tensor:
@@ -210,7 +182,7 @@ def check_max_pool_backward(fn: Callable, *, seed: int = 0) -> str:
             case = f"x {xs} ({kind}), kernel_size={k}, stride={s}, padding={p}"
             yield case, (grad_out, x, k, s, p), want, hints
 
-    return _check_with_hints(fn, cases(), "autograd of F.max_pool2d")
+    return check_tensors(fn, cases(), "autograd of F.max_pool2d")
 
 
 TRANSPOSE_MISTAKES: tuple[tuple[str, Callable[[int, int, int, int, int], int]], ...] = (
@@ -253,10 +225,10 @@ def check_conv_transpose_size(fn: Callable[[int, int, int, int, int], int]) -> s
         if (n - 1) * s - 2 * p + k + op >= 1
     ]  # fmt: skip
     names = ("size", "kernel_size", "stride", "padding", "output_padding")
-    msg = _check_scalars(fn, names, iter(every), oracle)
+    msg = check_scalars(fn, names, iter(every), oracle)
     if msg.startswith("Mismatch"):
         for mistake, formula in TRANSPOSE_MISTAKES:
-            if all(_same_number(_safe(fn, c), formula(*c)) for c in every):
+            if all(same_number(_safe(fn, c), formula(*c)) for c in every):
                 return f"{msg} It looks like you {mistake}."
     return msg
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
 
 import torch
 
+from cnnnotes.oracle import Refused, agree
 from cnnnotes.report import verdict
 
 
@@ -45,15 +46,15 @@ def check_answer(value: object, expected: object, name: str = "answer", *, tol: 
     if not (isinstance(tol, Real) and not isinstance(tol, bool) and tol >= 0):
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if isinstance(expected, (tuple, list, torch.Size)):
-        want = tuple(_number(e) for e in expected)
-        got = tuple(_number(v) for v in value) if _is_sequence(value) else _number(value)
+        want = tuple(as_number(e) for e in expected)
+        got = tuple(as_number(v) for v in value) if _is_sequence(value) else as_number(value)
         ok = (
             isinstance(got, tuple)
             and len(got) == len(want)
             and all(_within(g, e, tol) for g, e in zip(got, want, strict=True))
         )
     else:
-        want, got = expected, _number(value)
+        want, got = expected, as_number(value)
         ok = _within(got, expected, tol)
     if ok:
         return f"Correct: {name} = {got}."
@@ -73,12 +74,12 @@ def _within(got: object, expected: object, tol: float) -> bool:
     return abs(got - expected) <= tol
 
 
-def _number(value: object) -> object:
+def as_number(value: object) -> object:
     return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
 
 
-def _same_number(got: object, expected: int) -> bool:
-    got = _number(got)
+def same_number(got: object, expected: int) -> bool:
+    got = as_number(got)
     return isinstance(got, Real) and not isinstance(got, bool) and got == expected
 
 
@@ -103,55 +104,65 @@ def _named_mistake(mistakes: Mistakes | None, args: tuple, got: object) -> str:
             same = isinstance(got, torch.Tensor) and got.shape == theirs.shape
             same = same and bool(torch.allclose(got.detach().to(theirs.dtype), theirs))
         else:
-            same = _number(got) == theirs
+            same = as_number(got) == theirs
         if same:
             return f" That is what {name} gives."
     return ""
 
 
-def _check_scalars(
+def check_scalars(
     fn: Callable,
     names: Sequence[str],
-    cases: Iterator[tuple],
+    cases: Iterable[tuple],
     oracle: Callable[..., int],
     mistakes: Mistakes | None = None,
 ) -> str:
-    """Run ``fn`` on each case; return the first mismatch (naming the classic mistake
-    that explains it, if one does) or the all-clear message."""
-    count = 0
-    for args in cases:
-        expected, call = oracle(*args), _call_text(fn, names, args)
-        try:
-            got = fn(*[list(a) if isinstance(a, list) else a for a in args])
-        except Exception as e:  # the learner's code may raise anything
-            error = f"{type(e).__name__}: {e}"
-            return f"Your function raised {error} for {call}; PyTorch gives {expected}."
-        if not _same_number(got, expected):
-            hint = _named_mistake(mistakes, args, got)
-            return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}.{hint}"
-        count += 1
-    return f"All {count:,} cases match PyTorch."
+    """:func:`~cnnnotes.oracle.agree` ``fn`` with ``oracle`` on each case; the first
+    mismatch (naming the classic mistake that explains it, if one does) or the all-clear."""
+    result = agree(
+        fn, oracle, (dict(zip(names, args, strict=True)) for args in cases),
+        same=lambda got, expected: same_number(got, expected),
+    )  # fmt: skip
+    if result.ok:
+        return f"All {result.cases:,} cases match PyTorch."
+    args = tuple(result.first.case.values())
+    call, got, expected = _call_text(fn, names, args), result.first.ours, result.first.reference
+    if isinstance(got, Refused):
+        error = f"{type(got.error).__name__}: {got.error}"
+        return f"Your function raised {error} for {call}; PyTorch gives {expected}."
+    hint = _named_mistake(mistakes, args, got)
+    return f"Mismatch: {call} returned {got!r}, PyTorch gives {expected}.{hint}"
 
 
-def _check_tensors(
+def check_tensors(
     fn: Callable,
-    cases: Iterable[tuple[str, tuple, torch.Tensor]],
+    cases: Iterable[tuple],
     what: str,
     mistakes: Mistakes | None = None,
 ) -> str:
-    """Call ``fn`` on each ``(case text, args, expected)`` (tensors passed as copies);
-    return the first failure (naming a classic mistake that explains it) or the all-clear."""
-    count = 0
-    for case, args, expected in cases:
-        try:
-            got = fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
-        except Exception as e:  # the learner's code may raise anything
-            return f"Your function raised {type(e).__name__}: {e} for {case}."
-        problem = _tensor_mismatch(got, expected, what)
-        if problem:
-            return f"Mismatch for {case}: {problem}.{_named_mistake(mistakes, args, got)}"
-        count += 1
-    return f"All {count} cases match {what}."
+    """:func:`~cnnnotes.oracle.agree` ``fn`` with the expected tensor of each
+    ``(case text, args, expected[, hints])``; the first failure (naming a classic
+    mistake that explains it) or the all-clear. ``hints`` are ``(mistake, output
+    it gives)`` pairs for that case, named as "It looks like you <mistake>."."""
+    items = list(cases)
+    result = agree(
+        lambda i, *args: fn(*args),
+        lambda i, *args: items[i][2],
+        ({"case": i, **{f"arg{j}": a for j, a in enumerate(args)}}
+         for i, (_, args, *_) in enumerate(items)),
+        same=lambda got, expected: _tensor_mismatch(got, expected, what) is None,
+    )  # fmt: skip
+    if result.ok:
+        return f"All {result.cases} cases match {what}."
+    case, args, expected, *hints = items[result.first.case["case"]]
+    got = result.first.ours
+    if isinstance(got, Refused):
+        return f"Your function raised {type(got.error).__name__}: {got.error} for {case}."
+    message = f"Mismatch for {case}: {_tensor_mismatch(got, expected, what)}."
+    for mistake, wrong in hints[0] if hints else ():
+        if isinstance(got, torch.Tensor) and verdict(got, wrong, 1e-4)[0] != "D":
+            return f"{message} It looks like you {mistake}."
+    return message + _named_mistake(mistakes, args, got)
 
 
 def _tensor_mismatch(got: object, expected: torch.Tensor, what: str) -> str | None:

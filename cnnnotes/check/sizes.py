@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 from torch import nn
 
-from cnnnotes.check.core import _check_scalars
+from cnnnotes.check.core import check_scalars
 from cnnnotes.sweep import empirical_receptive_field, torch_output_size
 
 SIZE_MISTAKES = {
@@ -56,7 +56,7 @@ def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
         return torch_output_size(layer(k, s, p), w)
 
     names = ("size", "kernel_size", "stride", "padding")
-    return _check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
+    return check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
 
 
 def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
@@ -72,7 +72,7 @@ def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
         return torch_output_size(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
 
     names = ("size", "kernel_size", "stride", "padding")
-    return _check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
+    return check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
 
 
 def check_param_count(fn: Callable[[int, int, int], int]) -> str:
@@ -89,7 +89,7 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
         return sum(p.numel() for p in nn.Conv2d(d, n, k, device="meta").parameters())
 
     names = ("in_channels", "out_channels", "kernel_size")
-    return _check_scalars(fn, names, cases, oracle, PARAM_MISTAKES)
+    return check_scalars(fn, names, cases, oracle, PARAM_MISTAKES)
 
 
 def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
@@ -107,5 +107,5 @@ def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
         *([a, b] for a in one for b in one),
         *([a, b, c] for a in few for b in few for c in few),
     ]
-    msg = _check_scalars(fn, ("layers",), ((s,) for s in stacks), empirical_receptive_field)
+    msg = check_scalars(fn, ("layers",), ((s,) for s in stacks), empirical_receptive_field)
     return msg.replace("PyTorch gives", "the measured receptive field is")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnnotes._validate import choice
-from cnnnotes.check.core import _check_tensors
+from cnnnotes.check.core import check_tensors
 
 CONV_CASES: tuple[tuple[tuple[int, ...], tuple[int, ...], int, int], ...] = (
     ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
@@ -49,7 +49,7 @@ def check_conv2d(fn: Callable, *, seed: int = 0, bias_none: bool = False) -> str
             F.conv2d(x, w.flip(-2, -1), b, s, p)
         ),
     }
-    return _check_tensors(fn, cases(), "F.conv2d", mistakes)
+    return check_tensors(fn, cases(), "F.conv2d", mistakes)
 
 
 POOL_CASES: tuple[tuple[tuple[int, ...], int, int, int, float], ...] = (
@@ -85,7 +85,7 @@ def check_pool2d(fn: Callable, kind: str = "max", *, seed: int = 0) -> str:
             F.pad(x, (p, p, p, p)), k, s
         ),
     }
-    return _check_tensors(fn, cases(), what, mistakes if kind == "max" else None)
+    return check_tensors(fn, cases(), what, mistakes if kind == "max" else None)
 
 
 def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0) -> str:
@@ -111,7 +111,7 @@ def check_to_tensor(fn: Callable[[torch.Tensor], torch.Tensor], *, seed: int = 0
                 to_tensor(image.numpy()),
             )
 
-    return _check_tensors(fn, cases(), "ToTensor")
+    return check_tensors(fn, cases(), "ToTensor")
 
 
 def check_normalize(
@@ -139,4 +139,4 @@ def check_normalize(
                 Normalize((mean,), (std,))(x),
             )
 
-    return _check_tensors(fn, cases(), "transforms.Normalize")
+    return check_tensors(fn, cases(), "transforms.Normalize")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnnotes.check.core import _number
+from cnnnotes.check.core import as_number
 from cnnnotes.report import approx, verdict
 from cnnnotes.train import train_epoch
 
@@ -91,7 +91,7 @@ def check_train_loop(fn: Callable, *, seed: int = 0) -> str:
         if torch.equal(w_got, _weights(_setup(seed)[0])):
             return f"{msg} They did not change at all: call optimizer.step() after loss.backward()."
         return msg
-    got = _number(got)
+    got = as_number(got)
     if not isinstance(got, (int, float)) or isinstance(got, bool):
         return f"Not yet: return the mean loss as one number, not {type(got).__name__}."
     loss = verdict(torch.tensor(float(got)), torch.tensor(want))
