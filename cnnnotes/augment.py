@@ -1,4 +1,4 @@
-"""Input preprocessing for training: standardisation and cheap batch augmentations."""
+"""Input preprocessing for training: normalisation and cheap batch augmentations."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import torch
 from cnnnotes._validate import nonnegative_int
 
 
-def channel_stats(x: torch.Tensor) -> tuple[float, float]:
+def mean_and_std(x: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation over every value of ``x`` (one grey channel).
 
-    >>> channel_stats(torch.tensor([0.0, 2.0]))
+    >>> mean_and_std(torch.tensor([0.0, 2.0]))
     (1.0, 1.4142135381698608)
     """
     if not x.is_floating_point():
@@ -18,10 +18,10 @@ def channel_stats(x: torch.Tensor) -> tuple[float, float]:
     return x.mean().item(), x.std().item()
 
 
-def standardize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+def normalize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """``(x - mean) / std``: with the training set's statistics, mean 0 and std 1.
 
-    >>> standardize(torch.tensor([1.0, 3.0]), 1.0, 2.0)
+    >>> normalize(torch.tensor([1.0, 3.0]), 1.0, 2.0)
     tensor([0., 1.])
     """
     if not std > 0:
@@ -34,7 +34,7 @@ def shift_and_flip(x: torch.Tensor, generator: torch.Generator, max_shift: int =
     them left-right: the usual light augmentation for 28×28 clothing images.
 
     ``x`` is ``(N, C, H, W)``; the result has the same shape. The fill value is each
-    image's own minimum (the background after standardisation).
+    image's own minimum (the background after normalisation).
     """
     if x.ndim != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")

@@ -4,7 +4,7 @@ A checkpoint is a ``torch.save`` file ``{"state_dict": ..., "meta": ...}`` loade
 ``weights_only=True``. ``meta`` holds plain values only; the keys that make it usable:
 
 * ``"model"``: the architecture, a name in :data:`cnnnotes.models.MODELS`;
-* ``"normalization"``: ``{"mean": float, "std": float}``, the input standardisation the
+* ``"normalization"``: ``{"mean": float, "std": float}``, the input normalisation the
   model was trained with (``{"mean": 0.0, "std": 1.0}`` for raw ``[0, 1]`` inputs);
 * ``"classes"``: the class names in label order (optional; default
   :data:`cnnnotes.data.CLASSES`);
@@ -127,7 +127,7 @@ class Classifier:
     meta: dict[str, Any]
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw images → the standardised ``(N, 1, H, W)`` float32 batch the model was trained on.
+        """Raw images → the normalised ``(N, 1, H, W)`` float32 batch the model was trained on.
 
         ``uint8`` images are divided by 255 (as ``ToTensor``); float images must already be
         in ``[0, 1]``. Shapes ``(H, W)``, ``(N, H, W)`` and ``(N, 1, H, W)`` are accepted.

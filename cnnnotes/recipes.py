@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnnotes._validate import boolean, choice, number, positive_int
-from cnnnotes.augment import channel_stats, shift_and_flip, standardize
+from cnnnotes.augment import mean_and_std, normalize, shift_and_flip
 from cnnnotes.data import as_tensors, fashion_mnist
 from cnnnotes.models import MODELS, build_model
 from cnnnotes.repro import seed_everything
@@ -87,38 +87,38 @@ RECIPES: dict[str, Recipe] = {
 def load_data(
     normalize: bool, root: str | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Train and test tensors, standardised with the training set's statistics if asked."""
+    """Train and test tensors, normalised with the training set's statistics if asked."""
     return load_data_with_stats(normalize, root)[0]
 
 
 def load_data_with_stats(
     normalize: bool, root: str | None = None
 ) -> tuple[tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], dict]:
-    """:func:`load_data`'s result and the ``{"mean", "std"}`` it standardised with.
+    """:func:`load_data`'s result and the ``{"mean", "std"}`` it normalised with.
 
     Without ``normalize`` the statistics are ``{"mean": 0.0, "std": 1.0}`` (raw inputs), so a
-    checkpoint always records the standardisation its model expects.
+    checkpoint always records the normalisation its model expects.
     """
     train = as_tensors(fashion_mnist(train=True, root=root))
     test = as_tensors(fashion_mnist(train=False, root=root))
     if not normalize:
         return (train, test), {"mean": 0.0, "std": 1.0}
-    mean, std = channel_stats(train[0])
+    mean, std = mean_and_std(train[0])
     return normalized(train, test), {"mean": mean, "std": std}
 
 
 def normalized(
     train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Both splits standardised with the *training* set's mean and std (labels unchanged).
+    """Both splits normalised with the *training* set's mean and std (labels unchanged).
 
     >>> x = torch.tensor([[0.0], [2.0]])
     >>> (xn, _), (tn, _) = normalized((x, torch.tensor([0, 1])), (x + 1, torch.tensor([1, 0])))
     >>> xn.flatten().tolist(), tn.flatten().tolist()
     ([-0.7071067690849304, 0.7071067690849304], [0.0, 1.4142135381698608])
     """
-    mean, std = channel_stats(train[0])
-    return (standardize(train[0], mean, std), train[1]), (standardize(test[0], mean, std), test[1])
+    mean, std = mean_and_std(train[0])
+    return (normalize(train[0], mean, std), train[1]), (normalize(test[0], mean, std), test[1])
 
 
 def run(

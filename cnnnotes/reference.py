@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from cnnnotes import results
-from cnnnotes.augment import channel_stats, standardize
+from cnnnotes.augment import mean_and_std, normalize
 from cnnnotes.cache import trained
 from cnnnotes.checkpoint import load_checkpoint, save_checkpoint
 from cnnnotes.data import as_tensors, fashion_mnist
@@ -73,7 +73,7 @@ def reference_history(meta: dict[str, Any]) -> History:
 
 
 def reference_data(meta: dict[str, Any], root: str | None = None) -> tuple[Split, Split]:
-    """FashionMNIST train and test tensors standardised with the reference's own statistics.
+    """FashionMNIST train and test tensors normalised with the reference's own statistics.
 
     The recorded mean and std are used as stored, so the inputs are the same on
     every machine (recomputing them over 47 million pixels would differ in the
@@ -83,7 +83,7 @@ def reference_data(meta: dict[str, Any], root: str | None = None) -> tuple[Split
     out = []
     for train in (True, False):
         x, y = as_tensors(fashion_mnist(train=train, root=root))
-        out.append((standardize(x, stats["mean"], stats["std"]), y))
+        out.append((normalize(x, stats["mean"], stats["std"]), y))
     return out[0], out[1]
 
 
@@ -97,7 +97,7 @@ def make_reference(data: tuple[Split, Split] | None = None, path: Path | None = 
     if data is None:
         data = tuple(as_tensors(fashion_mnist(train=t)) for t in (True, False))  # type: ignore[assignment]
     raw_train, raw_test = data  # type: ignore[misc]
-    mean, std = channel_stats(raw_train[0])  # what normalized() standardises with
+    mean, std = mean_and_std(raw_train[0])  # what normalized() normalises with
     # Through the cache: the training chapter, run next on this machine, then finds this model.
     model, history = trained(RECIPE, SEED, retrain=True, data=normalized(raw_train, raw_test))
     meta = {

@@ -92,7 +92,7 @@ def approx(value: float, sig: int = 3, *, decimals: int | None = None) -> str:
     Use it for every printed aggregate of float arithmetic: three significant
     digits survive the round-off of any CPU kernel, the full ``repr`` does not.
     ``decimals`` rounds to a fixed number of decimals instead, for a value that is
-    zero up to round-off (a mean after standardising): it never prints ``-0.0``.
+    zero up to round-off (a mean after normalising): it never prints ``-0.0``.
 
     >>> approx(0.232641)
     '0.233'

@@ -154,6 +154,15 @@ class TestChapter:
             for line in "".join(cell["source"]).splitlines():
                 assert len(line) <= 80, f"code cell {i}, {len(line)} characters: {line[:50]}"
 
+    def test_no_proof_directive_is_a_dropdown_itself(self, path: Path) -> None:
+        """sphinx-togglebutton cannot collapse a sphinx-proof directive (it finds no title and
+        throws in the browser); a long proof goes inside an ``admonition`` with the dropdown."""
+        md = "\n".join(
+            "".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown"
+        )
+        bad = re.findall(r"[`:]{3,}\{prf:\w+\}[^\n]*\n(?::[^\n]*\n)*:class:[^\n]*dropdown", md)
+        assert not bad, bad
+
     def test_no_hand_written_mismatch_loop(self, path: Path) -> None:
         """ "Ours vs a reference over many cases" is one cnnnotes.oracle.agree call."""
         for i, cell in enumerate(code_cells(load(path))):

@@ -56,7 +56,7 @@ def test_make_reference_records_what_it_trained(
         from cnnnotes.train import History
 
         assert (name, seed, retrain) == (reference.RECIPE, reference.SEED, True)
-        assert data[0][0].mean().abs() < 1e-6  # trained on standardised inputs
+        assert data[0][0].mean().abs() < 1e-6  # trained on normalised inputs
         return NotesCNN().eval(), History(test_acc=[0.5], seconds=[1.0])
 
     monkeypatch.setattr(reference, "trained", fake_trained)

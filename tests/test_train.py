@@ -236,7 +236,7 @@ def test_augmentation_keeps_shape_and_is_seeded() -> None:
         torch.equal(f, i) or torch.equal(f, i.flip(-1)) for f, i in zip(flipped, x, strict=True)
     )
     with pytest.raises(ValueError, match="std must be > 0"):
-        augment.standardize(x, 0.0, 0.0)
+        augment.normalize(x, 0.0, 0.0)
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
