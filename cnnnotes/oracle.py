@@ -62,10 +62,12 @@ class Disagreement:
         ours, ref = self.ours, self.reference
         pairs = isinstance(ours, (tuple, list)) and isinstance(ref, (tuple, list))
         if pairs and len(ours) == len(ref):  # name the first element that differs, and how
-            i = next(i for i, (a, b) in enumerate(zip(ours, ref, strict=True)) if not matches(a, b))
-            ours, ref, args = ours[i], ref[i], f"{args}, element {i}"
-            if _numeric(ours) and _numeric(ref):
-                return f"{args}: {verdict(ours, ref)}"
+            pairs = enumerate(zip(ours, ref, strict=True))
+            i = next((i for i, (a, b) in pairs if not matches(a, b)), None)
+            if i is not None:  # None: the tuples differ only to a custom comparison
+                ours, ref, args = ours[i], ref[i], f"{args}, element {i}"
+                if _numeric(ours) and _numeric(ref):
+                    return f"{args}: {verdict(ours, ref)}"
         return f"{args}: ours {_short(ours)}, reference {_short(ref)}"
 
 
@@ -113,8 +115,7 @@ def matches(actual: object, expected: object, tol: float | None = None) -> str |
         levels = [matches(a, e, tol) for a, e in zip(actual, expected, strict=True)]
         if None in levels:
             return None
-        loose = [lv for lv in levels if lv != "exact"]
-        return max(loose, key=_tolerance_of) if loose else "exact"
+        return _loosest(levels)
     if _numeric(actual) and _numeric(expected):
         if isinstance(actual, bool) != isinstance(expected, bool):
             return None
@@ -164,9 +165,7 @@ def agree(
         else:
             levels.add(level)
             refused += isinstance(a, Refused) and isinstance(b, Refused)
-    loose = [lv for lv in levels if lv != "exact"]
-    level = max(loose, key=_tolerance_of) if loose else "exact"
-    return Agreement(claim, len(case_list), bad, first, level, random, refused)
+    return Agreement(claim, len(case_list), bad, first, _loosest(levels), random, refused)
 
 
 def _same(
@@ -200,12 +199,18 @@ def _numeric(value: object) -> bool:
     return isinstance(value, (Real, torch.Tensor))
 
 
-def _tolerance_of(level: str) -> float:
-    """``agree to 1e-05`` → 1e-05; ``agree`` (a custom comparison) counts as loosest."""
-    try:
-        return float(level.rsplit(" ", 1)[1])
-    except (IndexError, ValueError):
-        return float("inf")
+def _loosest(levels: Iterable[str]) -> str:
+    """The loosest of some verdicts: ``exact`` < ``agree to 1e-10`` < … < ``agree``."""
+
+    def tolerance(level: str) -> float:
+        if level == "exact":
+            return 0.0
+        try:
+            return float(level.rsplit(" ", 1)[1])  # "agree to 1e-05"
+        except (IndexError, ValueError):
+            return float("inf")  # "agree": a custom comparison
+
+    return max(levels, key=tolerance, default="exact")
 
 
 def _name(fn: Callable[..., object]) -> str:

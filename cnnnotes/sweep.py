@@ -36,7 +36,7 @@ __all__ = [
 def torch_output_size(layer: nn.Module, size: int) -> int | None:
     """Output height of ``layer`` on a ``size × 1`` input, or None if PyTorch refuses it."""
     try:
-        return layer(torch.zeros(1, 1, size, 1)).shape[2]
+        return _height(layer, size)
     except RuntimeError:
         return None
 
