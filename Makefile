@@ -55,7 +55,7 @@ notebooks: $(STAMP)
 
 ## train: the main training job from the command line
 train: $(STAMP)
-	TQDM_DISABLE= $(PY) -m cnnnotes.train --model notes --epochs 5 --out runs/notes
+	TQDM_DISABLE= $(PY) -m cnnnotes.training.loop --model notes --epochs 5 --out runs/notes
 
 ## lab: open the chapters in JupyterLab from the project's environment
 lab: $(STAMP)

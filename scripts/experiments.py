@@ -1,4 +1,4 @@
-"""The long training runs behind the training chapters, written to cnnnotes/recorded/.
+"""The long training runs behind the training chapters, written to cnnnotes/training/recorded/.
 
     python scripts/experiments.py study       # seed band + ablation -> band.json, ablation.json
     python scripts/experiments.py benchmark   # notes' loop vs our recipes, side by side
@@ -12,7 +12,7 @@ run's time is its process CPU time, which hardly depends on the other jobs.
 `benchmark` runs one thing at a time on `--threads` threads and compares wall-clock
 times measured in the same run; run it on an otherwise idle machine. Each file
 records its provenance (command, versions, machine, threads, date); the chapters
-read them with cnnnotes.results.load.
+read them with cnnnotes.training.results.load.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from cnnnotes import reference, results
-from cnnnotes.baseline import notes_loop
-from cnnnotes.models import build_model
-from cnnnotes.recipes import RECIPES, Recipe, load_data, run
-from cnnnotes.summary import layer_table
-from cnnnotes.train import History
+from cnnnotes.analysis.summary import layer_table
+from cnnnotes.training import reference, results
+from cnnnotes.training.baseline import notes_loop
+from cnnnotes.training.loop import History
+from cnnnotes.training.models import build_model
+from cnnnotes.training.recipes import RECIPES, Recipe, load_data, run
 
 NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epochs
 

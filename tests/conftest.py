@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnnotes.cases import Case, Draw
-from cnnnotes.idx import IDX_FILES
-from cnnnotes.sweep import torch_output_size
+from cnnnotes.oracle.cases import Case, Draw
+from cnnnotes.oracle.sweep import torch_output_size
+from cnnnotes.training.data import IDX_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"

@@ -1,4 +1,4 @@
-"""cnnnotes.backprop and conv_transpose_output_size against PyTorch's autograd (the oracle)."""
+"""cnnnotes.conv.backprop and conv_transpose_output_size against PyTorch's autograd (the oracle)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from conftest import int_or_pair, refusing
 from torch import nn
 
-from cnnnotes import backprop, cases, ops
-from cnnnotes.cases import Case, Draw, draw_cases
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_transpose_output_size
-from cnnnotes.sweep import torch_output_size
+from cnnnotes.conv import backprop, ops
+from cnnnotes.conv.shapes import conv_transpose_output_size
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import Case, Draw, draw_cases
+from cnnnotes.oracle.sweep import torch_output_size
 
 F64 = torch.float64
 
@@ -28,7 +28,7 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def conv_case(draw: Draw) -> Case:
-    """A :func:`~cnnnotes.cases.conv_tensors` convolution and a ``grad_out`` of its output's
+    """A :func:`~cnnnotes.oracle.cases.conv_tensors` convolution and a ``grad_out`` of its output's
     shape; a sixth unbatched, stride/padding/dilation as ints or pairs."""
     c = cases.conv_tensors(draw)
     x = c["input"] if draw.int(0, 5) else c["input"][0]
@@ -39,7 +39,7 @@ def conv_case(draw: Draw) -> Case:
 
 
 def pool_case(draw: Draw, ties: bool = False) -> Case:
-    """A :func:`~cnnnotes.cases.pool_tensors` pooling (a quarter with the default stride,
+    """A :func:`~cnnnotes.oracle.cases.pool_tensors` pooling (a quarter with the default stride,
     a sixth unbatched; with ``ties``, integer inputs) and a ``grad_out`` of its shape."""
     c = cases.pool_tensors(draw)
     x = draw.small_ints(*c["input"].shape, high=4) - 2 if ties else c["input"]
@@ -283,12 +283,12 @@ FORBIDDEN = re.compile(
 )
 """Library convolution/pooling kernels, their gradients, and autograd."""
 
-OWN = ["backprop.py", "losses.py", "optim.py", "scratch.py"]
+OWN = ["conv/backprop.py", "learn/losses.py", "learn/optim.py", "learn/notes_by_hand.py"]
 
 
 @pytest.mark.parametrize("name", OWN)
 def test_modules_use_no_library_kernels_or_autograd(name):
-    root = Path(backprop.__file__).parent
+    root = Path(backprop.__file__).parents[1]
     code = [
         line.split("#")[0]
         for line in (root / name).read_text().splitlines()

@@ -19,10 +19,10 @@ import pytest
 import torch
 from conftest import ROOT, fake_sources
 
-from cnnnotes import cli, data, predict
-from cnnnotes.checkpoint import save_checkpoint
-from cnnnotes.data import DataCorruptError, DataNotFoundError, DataNotWritableError
-from cnnnotes.models import build_model
+from cnnnotes.training import cli, data, predict
+from cnnnotes.training.checkpoint import save_checkpoint
+from cnnnotes.training.data import DataCorruptError, DataNotFoundError, DataNotWritableError
+from cnnnotes.training.models import build_model
 
 
 def snapshot(folder: Path) -> set[str]:
@@ -128,7 +128,7 @@ def test_train_checks_the_folder_without_leaving_it(tmp_path: Path, monkeypatch,
 def test_seed_out_of_range_as_a_real_command(tmp_path: Path, seed: str) -> None:
     """Issue 11: these seeds ended in tracebacks after loading data and making --out."""
     proc = subprocess.run(
-        [sys.executable, "-m", "cnnnotes.train", "--seed", seed, "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "cnnnotes", "train", "--seed", seed, "--out", str(tmp_path / "o")],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2 and "--seed" in proc.stderr and "Traceback" not in proc.stderr
@@ -204,7 +204,7 @@ def test_predict_rejects_bad_input(
 
 def test_predict_foreign_file_as_a_real_command(files: dict[str, Path]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cnnnotes.predict", str(files["text.pt"]), str(files["ok.png"])],
+        [sys.executable, "-m", "cnnnotes", "predict", str(files["text.pt"]), str(files["ok.png"])],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2 and "not a readable cnnnotes checkpoint" in proc.stderr

@@ -1,4 +1,4 @@
-"""cnnnotes.cache: an entry saves time and never changes a result."""
+"""cnnnotes.training.cache: an entry saves time and never changes a result."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnnotes import cache
-from cnnnotes.models import build_model
-from cnnnotes.train import History
+from cnnnotes.training import cache
+from cnnnotes.training.loop import History
+from cnnnotes.training.models import build_model
 
 
 def tiny_data(value: float = 0.0) -> tuple:

@@ -1,4 +1,4 @@
-"""cnnnotes.check and cnnnotes.sweep: right answers pass, subtly wrong ones are caught."""
+"""cnnnotes.check and cnnnotes.oracle.sweep: right answers pass, subtly wrong ones are caught."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes import ops, sweep
 from cnnnotes.check import (
     check_answer,
     check_conv2d,
@@ -19,7 +18,9 @@ from cnnnotes.check import (
     check_receptive_field,
     compare,
 )
-from cnnnotes.sweep import (
+from cnnnotes.conv import ops
+from cnnnotes.oracle import sweep
+from cnnnotes.oracle.sweep import (
     empirical_receptive_field,
     sweep_conv2d,
     sweep_output_sizes,

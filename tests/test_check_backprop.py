@@ -7,7 +7,6 @@ import math
 import pytest
 import torch.nn.functional as F
 
-from cnnnotes import backprop, losses, ops
 from cnnnotes.check import (
     check_conv2d_backward,
     check_conv_transpose_size,
@@ -15,7 +14,9 @@ from cnnnotes.check import (
     check_max_pool_backward,
     check_train_loop,
 )
-from cnnnotes.train import train_epoch
+from cnnnotes.conv import backprop, ops
+from cnnnotes.learn import losses
+from cnnnotes.training.loop import train_epoch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

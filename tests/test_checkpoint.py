@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnnotes import checkpoint, cli
-from cnnnotes.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from cnnnotes.data import CLASSES
-from cnnnotes.models import build_model
-from cnnnotes.train import History
+from cnnnotes.training import checkpoint, cli
+from cnnnotes.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from cnnnotes.training.data import CLASSES
+from cnnnotes.training.loop import History
+from cnnnotes.training.models import build_model
 
-REFERENCE_META = {  # the record cnnnotes/reference.py writes, key for key
+REFERENCE_META = {  # the record cnnnotes/training/reference.py writes, key for key
     "model": "notes",
     "recipe": {"name": "notes-corrected", "model": "notes", "epochs": 5},
     "seed": 0,
@@ -136,7 +141,7 @@ REFERENCE = Path(checkpoint.__file__).parent / "recorded" / "notes-reference.pt"
 @pytest.mark.skipif(not REFERENCE.is_file(), reason="the reference model is not built yet")
 def test_predict_command_on_the_committed_reference(capsys) -> None:
     """The committed file, loaded as written by reference.py, names the first test images."""
-    from cnnnotes import data, predict
+    from cnnnotes.training import data, predict
 
     raw = data.raw_folder(data.prepare())
     assert (

@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes import ops
-from cnnnotes.cases import Draw, conv_tensors, draw_cases
-from cnnnotes.kernels import apply_kernel, classic_kernels
+from cnnnotes.conv import ops
+from cnnnotes.conv.kernels import apply_kernel, classic_kernels
+from cnnnotes.conv.shift import shift
 from cnnnotes.oracle import agree
-from cnnnotes.shift import shift
-from cnnnotes.sweep import sweep_conv2d
+from cnnnotes.oracle.cases import Draw, conv_tensors, draw_cases
+from cnnnotes.oracle.sweep import sweep_conv2d
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,21 +12,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnnotes import results
-from cnnnotes.cases import Draw, label_pairs
-from cnnnotes.features import dc_share, feature_maps, scatter_ratio
-from cnnnotes.kernels import box_blur, laplacian, sobel
-from cnnnotes.metrics import (
+from cnnnotes.analysis.features import dc_share, feature_maps, scatter_ratio
+from cnnnotes.analysis.metrics import (
     accuracy,
     confusion_matrix,
     precision_recall,
     recall,
     top_k_accuracy,
 )
-from cnnnotes.models import NotesCNN, build_model
+from cnnnotes.analysis.summary import layer_table
+from cnnnotes.conv.kernels import box_blur, laplacian, sobel
+from cnnnotes.conv.shapes import conv_output_size, pool_output_size
 from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_output_size, pool_output_size
-from cnnnotes.summary import layer_table
+from cnnnotes.oracle.cases import Draw, label_pairs
+from cnnnotes.training import results
+from cnnnotes.training.models import NotesCNN, build_model
 
 F64 = torch.float64
 

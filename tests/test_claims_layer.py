@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnnotes import cases, sliding
-from cnnnotes.cases import Draw
-from cnnnotes.dense import conv_as_matrix
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_output_size, linear_param_count
-from cnnnotes.sweep import torch_output_size
+from cnnnotes.conv import sliding
+from cnnnotes.conv.dense import conv_as_matrix
+from cnnnotes.conv.shapes import conv_output_size, linear_param_count
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import Draw
+from cnnnotes.oracle.sweep import torch_output_size
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

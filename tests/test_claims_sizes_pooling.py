@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnnotes import cases, ops
-from cnnnotes.cases import pool_grid
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_macs, conv_output_size, conv_param_count, pool_output_size
-from cnnnotes.shift import shift
-from cnnnotes.summary import check_layer_table, layer_table
-from cnnnotes.sweep import sweep_output_sizes, sweep_pool2d, sweep_pool_sizes
+from cnnnotes.analysis.summary import check_layer_table, layer_table
+from cnnnotes.conv import ops
+from cnnnotes.conv.shapes import conv_macs, conv_output_size, conv_param_count, pool_output_size
+from cnnnotes.conv.shift import shift
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import pool_grid
+from cnnnotes.oracle.sweep import sweep_output_sizes, sweep_pool2d, sweep_pool_sizes
 
 # ------------------------------------------------------------- chapter 5: one layer
 

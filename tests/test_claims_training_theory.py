@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from conftest import int_or_pair, refusing
 from torch import nn
 
-from cnnnotes import backprop, cases, losses, ops, optim
-from cnnnotes.cases import Draw
-from cnnnotes.dense import conv_as_matrix
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_transpose_output_size
+from cnnnotes.conv import backprop, ops
+from cnnnotes.conv.dense import conv_as_matrix
+from cnnnotes.conv.shapes import conv_transpose_output_size
+from cnnnotes.learn import losses, optim
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import Draw
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

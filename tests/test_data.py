@@ -1,4 +1,4 @@
-"""cnnnotes.data: the real FashionMNIST, found offline, checked, written atomically."""
+"""cnnnotes.training.data: the real FashionMNIST, found offline, checked, written atomically."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 from conftest import fake_sources
 from torchvision import datasets, transforms
 
-from cnnnotes import data
-from cnnnotes.data import (
+from cnnnotes.training import data
+from cnnnotes.training.data import (
     DEBIAN_DIR,
     IDX_FILES,
     DataCorruptError,

@@ -1,4 +1,4 @@
-"""cnnnotes.dense against F.conv2d and nn.Conv2d (PyTorch is the oracle)."""
+"""cnnnotes.conv.dense against F.conv2d and nn.Conv2d (PyTorch is the oracle)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from conftest import int_or_pair
 from torch import nn
 
-from cnnnotes.cases import Case, Draw, draw_cases
-from cnnnotes.dense import conv_as_linear, conv_as_matrix
+from cnnnotes.conv.dense import conv_as_linear, conv_as_matrix
 from cnnnotes.oracle import agree
+from cnnnotes.oracle.cases import Case, Draw, draw_cases
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

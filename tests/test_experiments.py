@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from cnnnotes import results
-from cnnnotes.models import MODELS, wide_cnn
-from cnnnotes.recipes import RECIPES, Recipe
-from cnnnotes.reference import load_reference
+from cnnnotes.training import results
+from cnnnotes.training.models import MODELS, wide_cnn
+from cnnnotes.training.recipes import RECIPES, Recipe
+from cnnnotes.training.reference import load_reference
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_data_files_are_valid_json_with_provenance() -> None:
 
 
 def test_readme_reports_the_stored_results() -> None:
-    """The README's results table quotes cnnnotes/recorded; re-running an experiment without
+    """The README's results table quotes training/recorded; re-running an experiment without
     updating the README fails here."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     band = results.load("band")["runs"]

@@ -1,4 +1,4 @@
-"""cnnnotes.features: hooks against a hand-written forward pass, statistics against PyTorch."""
+"""analysis.features: hooks against a hand-written forward pass, statistics against PyTorch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnnotes.features import (
+from cnnnotes.analysis.features import (
     class_means,
     dc_share,
     feature_maps,
@@ -16,8 +16,8 @@ from cnnnotes.features import (
     scatter_ratio,
     top_activating,
 )
-from cnnnotes.kernels import box_blur, laplacian, prewitt, sobel
-from cnnnotes.models import NotesCNN
+from cnnnotes.conv.kernels import box_blur, laplacian, prewitt, sobel
+from cnnnotes.training.models import NotesCNN
 
 
 def _gen(seed: int = 0) -> torch.Generator:

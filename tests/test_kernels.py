@@ -1,4 +1,4 @@
-"""cnnnotes.kernels: the classic kernels' properties, and apply_kernel against PyTorch."""
+"""cnnnotes.conv.kernels: the classic kernels' properties, and apply_kernel against PyTorch."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnnotes.cases import Case, Draw
-from cnnnotes.kernels import (
+from cnnnotes.conv.kernels import (
     PADDING_MODES,
     apply_kernel,
     box_blur,
@@ -24,6 +23,7 @@ from cnnnotes.kernels import (
     sobel,
 )
 from cnnnotes.oracle import agree
+from cnnnotes.oracle.cases import Case, Draw
 
 EDGE = {
     "sobel_x": sobel("x"),

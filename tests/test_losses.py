@@ -1,4 +1,4 @@
-"""cnnnotes.losses against F.cross_entropy and its autograd gradient."""
+"""cnnnotes.learn.losses against F.cross_entropy and its autograd gradient."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes import losses, ops
-from cnnnotes.cases import Case, Draw, draw_cases
+from cnnnotes.conv import ops
+from cnnnotes.learn import losses
 from cnnnotes.oracle import agree
+from cnnnotes.oracle.cases import Case, Draw, draw_cases
 
 F64 = torch.float64
 TOL = 1e-12

@@ -1,4 +1,4 @@
-"""cnnnotes.metrics against independent counts: Python loops and one-hot products in PyTorch."""
+"""analysis.metrics against independent counts: Python loops and one-hot products."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes.cases import Case, Draw
-from cnnnotes.metrics import (
+from cnnnotes.analysis.metrics import (
     accuracy,
     confusion_matrix,
     format_confusion,
@@ -17,6 +16,7 @@ from cnnnotes.metrics import (
     top_k_accuracy,
 )
 from cnnnotes.oracle import agree
+from cnnnotes.oracle.cases import Case, Draw
 
 
 def loop_count(y_true: list[int], y_pred: list[int], k: int) -> list[list[int]]:

@@ -169,7 +169,7 @@ class TestChapter:
             source = "".join(cell["source"])
             assert not COUNTING_LOOP.search(source), f"code cell {i} counts mismatches by hand"
             assert not RANDOM_HELPER.search(source), (
-                f"code cell {i} defines its own random helper; use cnnnotes.cases.Draw"
+                f"code cell {i} defines its own random helper; use cnnnotes.oracle.cases.Draw"
             )
 
     def test_few_visible_random_case_verdicts(self, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""cnnnotes.ops against torch.nn.functional (PyTorch is the oracle)."""
+"""cnnnotes.conv.ops against torch.nn.functional (PyTorch is the oracle)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from conftest import int_or_pair, refusing
 
-from cnnnotes import cases, ops
-from cnnnotes.cases import Case, Draw
-from cnnnotes.oracle import agree
+from cnnnotes.conv import ops
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import Case, Draw
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -19,7 +19,7 @@ TOL = 1e-12
 
 
 def conv_case(draw: Draw) -> Case:
-    """A :func:`~cnnnotes.cases.conv_tensors` convolution, a sixth of them on an empty
+    """A :func:`~cnnnotes.oracle.cases.conv_tensors` convolution, a sixth of them on an empty
     batch, half without bias, stride/padding/dilation as ints or pairs."""
     c = cases.conv_tensors(draw)
     x = c["input"] if draw.int(0, 5) else c["input"][:0]
@@ -147,7 +147,7 @@ def test_empty_batch_like_pytorch():
 
 def test_ops_do_not_call_functional(monkeypatch):
     def forbidden(*args, **kwargs):
-        raise AssertionError("cnnnotes.ops must not call torch.nn.functional")
+        raise AssertionError("cnnnotes.conv.ops must not call torch.nn.functional")
 
     for name in ("conv2d", "max_pool2d", "avg_pool2d", "unfold", "pad", "conv1d"):
         monkeypatch.setattr(F, name, forbidden)
@@ -189,7 +189,7 @@ def test_ops_run_no_library_convolution_or_pooling_kernel():
         for name in rec.seen
         if any(k in name for k in ("convolution", "conv", "pool", "im2col", "pad"))
     }
-    assert not library, f"cnnnotes.ops ran library kernels: {sorted(library)}"
+    assert not library, f"cnnnotes.conv.ops ran library kernels: {sorted(library)}"
     with Recorder() as rec:
         F.conv2d(x, w)
     assert any("convolution" in name for name in rec.seen), "the recorder sees library kernels"

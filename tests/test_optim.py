@@ -1,4 +1,4 @@
-"""cnnnotes.optim and cnnnotes.scratch against torch.optim and autograd of NotesCNN (float64)."""
+"""learn.optim and learn.notes_by_hand against torch.optim and autograd of NotesCNN (float64)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes.models import NotesCNN
-from cnnnotes.optim import Adam, sgd_step
-from cnnnotes.scratch import PARAM_NAMES, notes_loss_and_grads, train_notes_scratch
+from cnnnotes.learn.notes_by_hand import PARAM_NAMES, notes_loss_and_grads, train_notes_scratch
+from cnnnotes.learn.optim import Adam, sgd_step
+from cnnnotes.training.models import NotesCNN
 
 F64 = torch.float64
 TRACK = {"rtol": 1e-9, "atol": 1e-9}

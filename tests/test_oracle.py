@@ -1,4 +1,4 @@
-"""cnnnotes.oracle.agree and cnnnotes.cases.Draw: ours against a reference, the book's one check.
+"""oracle.agree and oracle.cases.Draw: ours against a reference, the book's one check.
 
 Every test here can fail: each plants the difference (a bug, a refusal, a mutation,
 a changed seed) that the oracle must notice, or checks a count computed independently.
@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnnotes.cases import Draw, draw_cases
 from cnnnotes.oracle import Agreement, Disagreement, Refused, agree, matches
+from cnnnotes.oracle.cases import Draw, draw_cases
 
 SOME = settings(max_examples=100, deadline=None, database=None, derandomize=True)
 

@@ -58,14 +58,23 @@ def test_the_import_graph_has_no_cycle() -> None:
 
     for name in sorted(graph):
         visit(name, [])
-    assert "cnnnotes.cli" not in graph["cnnnotes.train"], "train must not import its CLI"
-    assert "cnnnotes.train" not in graph["cnnnotes.models"] | graph["cnnnotes.data"]
+    assert "cnnnotes.training.cli" not in graph["cnnnotes.training.loop"], (
+        "the training loop must not import its CLI"
+    )
+    assert not [m for m, deps in graph.items() if "cnnnotes.__main__" in deps], (
+        "only python -m runs cnnnotes.__main__: no module imports it"
+    )
+    assert (
+        "cnnnotes.training.loop"
+        not in graph["cnnnotes.training.models"] | graph["cnnnotes.training.data"]
+    )
 
 
 FLOWS = (
-    ("data", "models", "train", "metrics", "viz"),
-    ("shapes", "ops", "oracle", "sweep", "check.core", "check.sizes"),
-    ("cases", "oracle", "check.core"),
+    ("training.data", "training.models", "training.loop", "analysis.metrics", "viz"),
+    ("conv.shapes", "conv.ops", "oracle", "oracle.sweep", "check.core", "check.sizes"),
+    ("oracle.cases", "oracle", "check.core"),
+    ("training.loop", "training.recipes", "training.checkpoint", "training.cli"),
 )
 """The ways the import graph flows (CONTRIBUTING.md): no module reaches one later in its line."""
 
@@ -92,7 +101,7 @@ def test_the_import_graph_flows_one_way() -> None:
 
 # Where one module may use another's private names: only the package's private helper
 # modules (validation, atomic writes, the windows shared by ops and backprop).
-ALLOWED_PRIVATE = {"cnnnotes._validate", "cnnnotes._io", "cnnnotes._windows"}
+ALLOWED_PRIVATE = {"cnnnotes._validate", "cnnnotes._io", "cnnnotes.conv._windows"}
 ALLOWED_PAIRS: set[tuple[str, str]] = set()
 
 
@@ -119,9 +128,9 @@ def test_modules_stay_small(name: str) -> None:
     assert lines < 250, f"{name} has {lines} lines"
 
 
-def test_python_m_cnnnotes_train_still_works() -> None:
+def test_python_m_cnnnotes_train_works() -> None:
     proc = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "cnnnotes.train", "--help"],
+        [sys.executable, "-W", "error", "-m", "cnnnotes", "train", "--help"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0 and "--out" in proc.stdout, proc.stderr
@@ -129,8 +138,8 @@ def test_python_m_cnnnotes_train_still_works() -> None:
 
 def test_recall_is_the_per_class_accuracy() -> None:
     """One name for one idea: the per-class accuracy is the recall, called recall."""
-    import cnnnotes.metrics as metrics
-    from cnnnotes.metrics import precision_recall, recall
+    import cnnnotes.analysis.metrics as metrics
+    from cnnnotes.analysis.metrics import precision_recall, recall
 
     cm = torch.tensor([[3, 1, 0], [0, 4, 0], [2, 0, 0]])
     assert not hasattr(metrics, "per_class_accuracy")

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnnotes import reference, results
-from cnnnotes.checkpoint import save_checkpoint
-from cnnnotes.models import NotesCNN
-from cnnnotes.recipes import RECIPES
-from cnnnotes.train import evaluate
+from cnnnotes.training import reference, results
+from cnnnotes.training.checkpoint import save_checkpoint
+from cnnnotes.training.loop import evaluate
+from cnnnotes.training.models import NotesCNN
+from cnnnotes.training.recipes import RECIPES
 
 
 def test_record_matches_the_recipe_in_the_code() -> None:
@@ -53,7 +53,7 @@ def test_make_reference_records_what_it_trained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def fake_trained(name, seed, retrain, data):
-        from cnnnotes.train import History
+        from cnnnotes.training.loop import History
 
         assert (name, seed, retrain) == (reference.RECIPE, reference.SEED, True)
         assert data[0][0].mean().abs() < 1e-6  # trained on normalised inputs

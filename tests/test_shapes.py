@@ -1,4 +1,4 @@
-"""cnnnotes.shapes against PyTorch's real layers (PyTorch is the oracle)."""
+"""cnnnotes.conv.shapes against PyTorch's real layers (PyTorch is the oracle)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ from conftest import conv_height, conv_size_case, refusing
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnnotes import cases
-from cnnnotes.cases import Case, Draw
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import (
+from cnnnotes.conv.shapes import (
     conv_macs,
     conv_output_size,
     conv_param_count,
@@ -22,7 +19,9 @@ from cnnnotes.shapes import (
     receptive_field,
     receptive_field_steps,
 )
-from cnnnotes.sweep import empirical_receptive_field, torch_output_size
+from cnnnotes.oracle import agree, cases
+from cnnnotes.oracle.cases import Case, Draw
+from cnnnotes.oracle.sweep import empirical_receptive_field, torch_output_size
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,13 +32,13 @@ def maxpool_height(size: int, k: int, s: int | None, p: int, d: int, ceil: bool)
 
 
 def maxpool_case(draw: Draw) -> Case:
-    """:func:`~cnnnotes.cases.pool_config`, a quarter of them with the default stride."""
+    """:func:`~cnnnotes.oracle.cases.pool_config`, a quarter of them with the default stride."""
     c = cases.pool_config(draw)
     return {**c, "stride": None if draw.int(0, 3) == 0 else c["stride"]}
 
 
 def avgpool_case(draw: Draw) -> Case:
-    """:func:`~cnnnotes.cases.pool_config` without dilation (an average pool has none)."""
+    """:func:`~cnnnotes.oracle.cases.pool_config` without dilation (an average pool has none)."""
     return {k: v for k, v in cases.pool_config(draw).items() if k != "dilation"}
 
 

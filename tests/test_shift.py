@@ -1,4 +1,4 @@
-"""cnnnotes.shift: shifting without wrap-around and measuring pooled changes (PyTorch as oracle)."""
+"""conv.shift: shifting without wrap-around and measuring pooled changes (PyTorch as oracle)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnnotes.shift import changed_fraction, pooled_change, relative_l2, shift
+from cnnnotes.conv.shift import changed_fraction, pooled_change, relative_l2, shift
 
 MANY = settings(max_examples=300, deadline=None, database=None, derandomize=True)
 

@@ -1,4 +1,4 @@
-"""cnnnotes.sliding against real convolutions (PyTorch is the oracle)."""
+"""cnnnotes.conv.sliding against real convolutions (PyTorch is the oracle)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnnotes.cases import Case, Draw
-from cnnnotes.oracle import agree
-from cnnnotes.shapes import conv_output_size
-from cnnnotes.sliding import (
+from cnnnotes.conv.shapes import conv_output_size
+from cnnnotes.conv.sliding import (
     MODES,
     animate_sliding,
     animation_html,
@@ -31,6 +29,8 @@ from cnnnotes.sliding import (
     uncovered,
     window_starts,
 )
+from cnnnotes.oracle import agree
+from cnnnotes.oracle.cases import Case, Draw
 
 SOME = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 

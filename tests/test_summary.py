@@ -1,4 +1,4 @@
-"""cnnnotes.summary against real models: forward hooks, parameter counts, FlopCounterMode."""
+"""analysis.summary against real models: forward hooks, parameter counts, FlopCounterMode."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnnotes.models import NotesCNN, pool_first_cnn, wide_cnn
-from cnnnotes.shapes import receptive_field_steps
-from cnnnotes.summary import (
+from cnnnotes.analysis.summary import (
     LayerRow,
     check_layer_table,
     format_table,
     forward_order,
     layer_table,
 )
+from cnnnotes.conv.shapes import receptive_field_steps
+from cnnnotes.training.models import NotesCNN, pool_first_cnn, wide_cnn
 
 NOTES_ORDER = [
     *["conv1", "relu", "conv2", "relu", "pool"],

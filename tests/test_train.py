@@ -15,13 +15,13 @@ import torch
 from conftest import ROOT
 from torch import nn
 
-from cnnnotes import augment, checkpoint, results
-from cnnnotes.baseline import notes_loop
-from cnnnotes.cli import parser as cli_parser
-from cnnnotes.cli import recipe_from
-from cnnnotes.models import MODELS, NotesCNN, build_model
-from cnnnotes.recipes import RECIPES, Recipe, load_data
-from cnnnotes.train import batches, evaluate, fit, predict
+from cnnnotes.training import augment, checkpoint, results
+from cnnnotes.training.baseline import notes_loop
+from cnnnotes.training.cli import parser as cli_parser
+from cnnnotes.training.cli import recipe_from
+from cnnnotes.training.loop import batches, evaluate, fit, predict
+from cnnnotes.training.models import MODELS, NotesCNN, build_model
+from cnnnotes.training.recipes import RECIPES, Recipe, load_data
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +271,7 @@ def test_results_need_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cnnnotes.train", *args],
+        [sys.executable, "-m", "cnnnotes", "train", *args],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
     )  # fmt: skip
 
@@ -301,10 +301,10 @@ def test_cli_rejects_an_unwritable_output_folder(tmp_path: Path) -> None:
 def test_cli_reports_missing_data(tmp_path: Path) -> None:
     env = {**os.environ, "CNNNOTES_DATA": str(tmp_path / "empty")}
     code = (
-        "import sys; from cnnnotes import data; from torchvision import datasets;"
+        "import sys; from cnnnotes.training import data; from torchvision import datasets;"
         f"data.DEBIAN_DIR = data.Path({str(tmp_path / 'none')!r});"
         "datasets.FashionMNIST.mirrors = ['http://127.0.0.1:9/'];"
-        "from cnnnotes.cli import main; sys.exit(main(['--out', sys.argv[1]]))"
+        "from cnnnotes.training.cli import main; sys.exit(main(['--out', sys.argv[1]]))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "out")],
@@ -322,7 +322,7 @@ def test_cli_trains_and_writes_metrics_and_checkpoint(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["recipe"]["model"] == "pool-first" and len(metrics["history"]["test_acc"]) == 1
     assert 0.6 < metrics["test_acc"] <= 1.0
-    assert metrics["provenance"]["command"].startswith("python -m cnnnotes.train")
+    assert metrics["provenance"]["command"].startswith("cnnnotes train")
     model, meta = checkpoint.load_checkpoint(out / "model.pt")
     assert meta["test_acc"] == metrics["test_acc"] and isinstance(model, nn.Sequential)
     assert set(meta["normalization"]) == {"mean", "std"} and meta["classes"][0] == "T-shirt/top"

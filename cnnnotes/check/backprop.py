@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnnotes.backprop import avg_pool2d_backward, conv_transpose2d
 from cnnnotes.check.core import check_scalars, check_tensors, same_number
-from cnnnotes.sweep import torch_output_size
+from cnnnotes.conv.backprop import avg_pool2d_backward, conv_transpose2d
+from cnnnotes.oracle.sweep import torch_output_size
 
 Hint = tuple[str, Tensor]
 """A classic mistake, and the output it gives on the current case."""
@@ -33,7 +33,7 @@ def _grad(f: Callable[..., Tensor], inputs: tuple[Tensor, ...], grad_out: Tensor
 def check_cross_entropy_grad(fn: Callable[[Tensor, Tensor], Tensor], *, seed: int = 0) -> str:
     """Check ``fn(logits, target)`` → ``∂ F.cross_entropy / ∂ logits`` (mean over the batch).
 
-    >>> from cnnnotes.losses import cross_entropy_backward
+    >>> from cnnnotes.learn.losses import cross_entropy_backward
     >>> check_cross_entropy_grad(cross_entropy_backward)
     'All 8 cases match autograd of F.cross_entropy.'
     >>> msg = check_cross_entropy_grad(lambda z, y: z.softmax(1) - F.one_hot(y, z.shape[1]))
@@ -86,7 +86,7 @@ def check_conv2d_backward(fn: Callable, *, stride: int | None = 1, seed: int = 0
     ``stride=None`` every case (strides 1, 2 and 3). Each case counts three times,
     once per gradient.
 
-    >>> from cnnnotes.backprop import conv2d_backward
+    >>> from cnnnotes.conv.backprop import conv2d_backward
     >>> check_conv2d_backward(conv2d_backward, stride=None)
     'All 36 cases match autograd of F.conv2d.'
     """
@@ -159,7 +159,7 @@ def check_max_pool_backward(fn: Callable, *, seed: int = 0) -> str:
     Later cases have ties (integer-valued ``x``): PyTorch gives the whole gradient to
     the first maximum in the window's scan order (row by row), none to the others.
 
-    >>> from cnnnotes.backprop import max_pool2d_backward
+    >>> from cnnnotes.conv.backprop import max_pool2d_backward
     >>> check_max_pool_backward(max_pool2d_backward)
     'All 8 cases match autograd of F.max_pool2d.'
     """

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from torch import nn
 
 from cnnnotes.check.core import check_scalars
-from cnnnotes.sweep import empirical_receptive_field, torch_output_size
+from cnnnotes.oracle.sweep import empirical_receptive_field, torch_output_size
 
 SIZE_MISTAKES = {
     "ceil instead of floor": lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1,
@@ -95,7 +95,7 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
 def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
     """Check ``fn([(kernel, stride), ...])`` against gradients of real ``Conv2d`` stacks.
 
-    The expected value is measured by :func:`~cnnnotes.sweep.empirical_receptive_field`.
+    The expected value is measured by :func:`~cnnnotes.oracle.sweep.empirical_receptive_field`.
 
     >>> check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers))
     'Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured receptive field is 7.'

@@ -1,4 +1,4 @@
-"""Self-check for a hand-written training loop, against :func:`cnnnotes.train.train_epoch`."""
+"""Self-check for a hand-written training loop, against ``training.loop.train_epoch``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from cnnnotes.check.core import as_number
 from cnnnotes.report import approx, verdict
-from cnnnotes.train import train_epoch
+from cnnnotes.training.loop import train_epoch
 
 BATCH_SIZES = (5, 5, 5, 5, 3)
 """The check's epoch: five batches, the last one smaller (as at the end of a data set)."""
@@ -67,7 +67,7 @@ def check_train_loop(fn: Callable, *, seed: int = 0) -> str:
     cross-entropy, ``optimizer.zero_grad()``, ``loss.backward()``, ``optimizer.step()``,
     and returns the average loss over all examples (a batch of 5 counts 5 times).
     The weights it leaves and the number it returns are compared with
-    :func:`cnnnotes.train.train_epoch` on a tiny model; batches have 5, 5, 5, 5, 3 examples.
+    :func:`cnnnotes.training.loop.train_epoch` on a tiny model; batches have 5, 5, 5, 5, 3 examples.
 
     >>> check_train_loop(lambda model, batches, opt: train_epoch(model, batches, opt)[0])
     'Correct: the weights after the epoch and the mean loss (2.00) match.'

@@ -3,13 +3,13 @@
 A checkpoint is a ``torch.save`` file ``{"state_dict": ..., "meta": ...}`` loaded with
 ``weights_only=True``. ``meta`` holds plain values only; the keys that make it usable:
 
-* ``"model"``: the architecture, a name in :data:`cnnnotes.models.MODELS`;
+* ``"model"``: the architecture, a name in :data:`cnnnotes.training.models.MODELS`;
 * ``"normalization"``: ``{"mean": float, "std": float}``, the input normalisation the
   model was trained with (``{"mean": 0.0, "std": 1.0}`` for raw ``[0, 1]`` inputs);
 * ``"classes"``: the class names in label order (optional; default
-  :data:`cnnnotes.data.CLASSES`);
+  :data:`cnnnotes.training.data.CLASSES`);
 * ``"provenance"``: command, versions, machine, threads, date
-  (:func:`cnnnotes.results.provenance`); training records add ``"recipe"``, ``"seed"``,
+  (:func:`cnnnotes.training.results.provenance`); training records add ``"recipe"``, ``"seed"``,
   ``"history"`` and ``"test_acc"``.
 
 :func:`load_model` returns a :class:`Classifier` whose :meth:`~Classifier.predict`
@@ -31,8 +31,8 @@ from torch import nn
 
 from cnnnotes._io import atomic_save
 from cnnnotes._validate import integer
-from cnnnotes.data import CLASSES
-from cnnnotes.models import MODELS, build_model
+from cnnnotes.training.data import CLASSES
+from cnnnotes.training.models import MODELS, build_model
 
 PLAIN = (str, int, float, bool, type(None))
 IDENTITY = {"mean": 0.0, "std": 1.0}
@@ -67,7 +67,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[s
     """Write ``{"state_dict", "meta"}`` to ``path`` atomically (temporary file, then rename)."""
     if "model" not in meta:
         raise ValueError(
-            "meta must name the model (meta['model'], a key of cnnnotes.models.MODELS)"
+            "meta must name the model (meta['model'], a key of cnnnotes.training.models.MODELS)"
         )
     _check_plain(meta)
     path = Path(path)
@@ -175,7 +175,7 @@ def load_model(path: str | os.PathLike[str]) -> Classifier:
     """One call from a checkpoint file to a ready-to-use :class:`Classifier` (eval mode).
 
     Missing ``"normalization"`` means raw inputs; missing ``"classes"`` means
-    :data:`cnnnotes.data.CLASSES`.
+    :data:`cnnnotes.training.data.CLASSES`.
     """
     model, meta = load_checkpoint(path)
     norm = meta.get("normalization", IDENTITY)

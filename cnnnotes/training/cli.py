@@ -1,8 +1,8 @@
-"""``python -m cnnnotes.train``: train a model, write metrics.json and a checkpoint.
+"""``python -m cnnnotes train``: train a model, write metrics.json and a checkpoint.
 
 Example::
 
-    python -m cnnnotes.train --model notes --epochs 5 --out runs/notes
+    python -m cnnnotes train --model notes --epochs 5 --out runs/notes
 
 Every argument is checked before any work: a bad one ends with exit status 2 and
 one line naming the argument and what is allowed, never a traceback, and nothing
@@ -10,11 +10,10 @@ is created. Missing or corrupt data end with exit status 1 and the fixes. The
 output folder is created only when training has finished, and its two files are
 written atomically, so a failed or interrupted run leaves no partial folder.
 
-The checkpoint ``model.pt`` holds what :func:`cnnnotes.checkpoint.load_model` needs
+The checkpoint ``model.pt`` holds what :func:`cnnnotes.training.checkpoint.load_model` needs
 to predict: the model name, the weights, the input normalisation, the class names
-and the provenance. ``python -m cnnnotes.predict runs/notes/model.pt image.png``
-uses it. (This module is also ``python -m cnnnotes.cli``; ``cnnnotes.train``'s
-``__main__`` block hands over to :func:`main`, so the library does not import it.)
+and the provenance. ``python -m cnnnotes predict runs/notes/model.pt image.png``
+uses it. Only ``cnnnotes.__main__`` imports this module: the library never does.
 """
 
 from __future__ import annotations
@@ -30,12 +29,17 @@ from pathlib import Path
 import torch
 
 from cnnnotes._io import atomic_write_text
-from cnnnotes.checkpoint import save_checkpoint
-from cnnnotes.data import CLASSES, DataCorruptError, DataNotFoundError, DataNotWritableError
-from cnnnotes.models import MODELS
-from cnnnotes.recipes import RECIPES, Recipe, load_data_with_stats, run
 from cnnnotes.repro import pick_device
-from cnnnotes.results import provenance
+from cnnnotes.training.checkpoint import save_checkpoint
+from cnnnotes.training.data import (
+    CLASSES,
+    DataCorruptError,
+    DataNotFoundError,
+    DataNotWritableError,
+)
+from cnnnotes.training.models import MODELS
+from cnnnotes.training.recipes import RECIPES, Recipe, load_data_with_stats, run
+from cnnnotes.training.results import provenance
 
 MAX_SEED = 2**32 - 1
 """Largest ``--seed`` (seeds are 32-bit, as in NumPy, so every tool can reproduce them)."""
@@ -73,9 +77,9 @@ def positive_float(text: str) -> float:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "cnnnotes train") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m cnnnotes.train",
+        prog=prog,
         description="Train a CNN on FashionMNIST; write metrics.json and model.pt to --out.",
     )
     p.add_argument(
@@ -151,8 +155,9 @@ def check_writable(folder: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = parser()
+def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
+    """``cnnnotes train ...``: exit status 0, 1 (data missing or corrupt) or 2 (bad arguments)."""
+    p = parser(prog)
     args = p.parse_args(argv)
     try:
         recipe = recipe_from(args)
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     model, history = run(recipe, seed=args.seed, device=device, progress=True, data=data)
-    command = ["python -m cnnnotes.train", *(sys.argv[1:] if argv is None else argv)]
+    command = ["cnnnotes train", *(sys.argv[1:] if argv is None else argv)]
     meta = {
         "model": recipe.model,
         "normalization": normalization,
@@ -190,7 +195,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy {100 * history.test_acc[-1]:.2f}% after {recipe.epochs} epochs; "
           f"wrote {args.out / 'metrics.json'} and {args.out / 'model.pt'}")  # fmt: skip
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,7 +7,7 @@ results with the book's tolerance (:func:`cnnnotes.report.verdict`) and returns
 an :class:`Agreement`: how many cases, how many disagreed, the first case that
 did, and one line in the book's wording.
 
->>> from cnnnotes.shapes import conv_output_size
+>>> from cnnnotes.conv.shapes import conv_output_size
 >>> def config(draw):
 ...     W, F, S = draw.int(1, 30), draw.int(1, 5), draw.int(1, 3)
 ...     return {"W": W, "F": F, "S": S} if F <= W else None  # None: draw again
@@ -32,7 +32,7 @@ from numbers import Real
 
 import torch
 
-from cnnnotes.cases import Case, Draw, draw_cases
+from cnnnotes.oracle.cases import Case, Draw, draw_cases
 from cnnnotes.report import verdict
 
 __all__ = ["Agreement", "Disagreement", "Refused", "agree", "matches"]

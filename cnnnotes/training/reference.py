@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnnotes import results
-from cnnnotes.augment import mean_and_std, normalize
-from cnnnotes.cache import trained
-from cnnnotes.checkpoint import load_checkpoint, save_checkpoint
-from cnnnotes.data import as_tensors, fashion_mnist
-from cnnnotes.recipes import RECIPES, normalized
-from cnnnotes.train import History
+from cnnnotes.training import results
+from cnnnotes.training.augment import mean_and_std, normalize
+from cnnnotes.training.cache import trained
+from cnnnotes.training.checkpoint import load_checkpoint, save_checkpoint
+from cnnnotes.training.data import as_tensors, fashion_mnist
+from cnnnotes.training.loop import History
+from cnnnotes.training.recipes import RECIPES, normalized
 
 RECIPE = "notes-corrected"
-"""The recipe the reference model was trained with (see :data:`cnnnotes.recipes.RECIPES`)."""
+"""The recipe the reference model was trained with (see :data:`~.recipes.RECIPES`)."""
 SEED = 0
 FILENAME = "notes-reference.pt"
 RECORD_KEYS = ("recipe", "seed", "normalization", "history", "test_acc", "provenance")
@@ -40,7 +40,7 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def reference_path() -> Path:
-    """Where the committed weights live: ``cnnnotes/recorded/notes-reference.pt``."""
+    """Where the committed weights live: ``cnnnotes/training/recorded/notes-reference.pt``."""
     return results.DATA_DIR / FILENAME
 
 

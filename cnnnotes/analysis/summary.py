@@ -1,6 +1,6 @@
 """A layer-by-layer table of a model: shapes, parameters, MACs, activation bytes, receptive field.
 
-:func:`layer_table` computes every number from :mod:`cnnnotes.shapes` formulas, layer after
+:func:`layer_table` computes every number from :mod:`cnnnotes.conv.shapes` formulas, layer after
 layer; :func:`check_layer_table` lists every disagreement with a real forward pass.
 
 Order: ``forward`` may call the leaf modules (modules without children) in another order
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnnotes import shapes
 from cnnnotes._validate import positive_int
+from cnnnotes.conv import shapes
 
 __all__ = ["LayerRow", "check_layer_table", "format_table", "forward_order", "layer_table"]
 
@@ -124,7 +124,7 @@ def _leaves(model: nn.Module) -> dict[nn.Module, str]:
 def forward_order(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of each leaf call of ``model``'s forward, in order, repeats kept.
 
-    >>> from cnnnotes.models import NotesCNN  # registers relu first, calls it three times
+    >>> from cnnnotes.training.models import NotesCNN  # registers relu first, calls it three times
     >>> print(*(name for name, _ in forward_order(NotesCNN(), (1, 1, 28, 28))))
     conv1 relu conv2 relu pool flatten fc1 relu fc2
     """

@@ -1,14 +1,14 @@
-"""``python -m cnnnotes.predict CHECKPOINT IMAGE...``: the top classes of each image.
+"""``python -m cnnnotes predict CHECKPOINT IMAGE...``: the top classes of each image.
 
 Examples::
 
-    python -m cnnnotes.predict runs/notes/model.pt shoe.png shirt.png
-    python -m cnnnotes.predict runs/notes/model.pt t10k-images-idx3-ubyte --index 0:5
+    python -m cnnnotes predict runs/notes/model.pt shoe.png shirt.png
+    python -m cnnnotes predict runs/notes/model.pt t10k-images-idx3-ubyte --index 0:5
 
 An IMAGE is a 28×28 PNG (or JPEG) file, read with Pillow as grey levels 0..255, or an IDX image
 file such as FashionMNIST's test set, of which ``--index`` picks the images
 (``7`` or a range ``0:5``; default ``0``). The checkpoint's own normalisation and
-class names are applied (:func:`cnnnotes.checkpoint.load_model`). A bad argument,
+class names are applied (:func:`cnnnotes.training.checkpoint.load_model`). A bad argument,
 a foreign or truncated checkpoint, or an unreadable image ends with exit status 2
 and one line naming it, never a traceback.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnnotes.checkpoint import CheckpointError, load_model
-from cnnnotes.idx import IMAGE_MAGIC, DataCorruptError, read_idx_images
+from cnnnotes.training.checkpoint import CheckpointError, load_model
+from cnnnotes.training.data import IMAGE_MAGIC, DataCorruptError, read_idx_images
 
 SIDE = 28
-"""The image side every model of :mod:`cnnnotes.models` expects."""
+"""The image side every model of :mod:`cnnnotes.training.models` expects."""
 
 
 class ImageError(ValueError):
@@ -85,20 +85,21 @@ def read_images(path: Path, index: slice) -> list[tuple[str, torch.Tensor]]:
     return picked
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "cnnnotes predict") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m cnnnotes.predict",
+        prog=prog,
         description="Print the most likely classes of each image under a saved model.",
     )
-    p.add_argument("checkpoint", type=Path, help="a model.pt written by python -m cnnnotes.train")
+    p.add_argument("checkpoint", type=Path, help="a model.pt written by cnnnotes train")
     p.add_argument("images", type=Path, nargs="+", help="28x28 PNG files or an IDX image file")
     p.add_argument("--index", type=index_range, default=slice(0, 1), help="N or START:STOP")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = parser()
+def main(argv: list[str] | None = None, prog: str = "cnnnotes predict") -> int:
+    """``cnnnotes predict ...``: exit status 0, or 2 with one line on a bad call."""
+    p = parser(prog)
     args = p.parse_intermixed_args(argv)
     try:
         classifier = load_model(args.checkpoint)
@@ -114,7 +115,3 @@ def main(argv: list[str] | None = None) -> int:
     for (name, _), best in zip(named, tops, strict=True):
         print(f"{name}: " + ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in best))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,10 +1,10 @@
 """The notes' network trained with nothing but the book's own functions.
 
-:func:`notes_loss_and_grads` runs :class:`~cnnnotes.models.NotesCNN` forward and
+:func:`notes_loss_and_grads` runs :class:`~cnnnotes.training.models.NotesCNN` forward and
 backward by hand: our ``conv2d`` and ``max_pool2d``, ReLU, flatten, two dense
 layers and our cross-entropy, then every gradient written out in reverse order
 (the chain rule, one layer at a time). :func:`train_notes_scratch` repeats that
-with our :class:`~cnnnotes.optim.Adam`. No autograd and no library layer is
+with our :class:`~cnnnotes.learn.optim.Adam`. No autograd and no library layer is
 involved, yet the numbers follow PyTorch's to round-off (see the tests).
 
 Parameters travel as a dict with ``NotesCNN``'s ``state_dict`` keys, so
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 
 from torch import Tensor
 
-from cnnnotes.backprop import conv2d_backward, max_pool2d_backward
-from cnnnotes.losses import cross_entropy, cross_entropy_backward
-from cnnnotes.ops import conv2d, max_pool2d
-from cnnnotes.optim import Adam
+from cnnnotes.conv.backprop import conv2d_backward, max_pool2d_backward
+from cnnnotes.conv.ops import conv2d, max_pool2d
+from cnnnotes.learn.losses import cross_entropy, cross_entropy_backward
+from cnnnotes.learn.optim import Adam
 
 __all__ = ["PARAM_NAMES", "notes_loss_and_grads", "train_notes_scratch"]
 
@@ -53,7 +53,7 @@ def notes_loss_and_grads(
     has the shape of its parameter; ``dX`` below means ``∂loss/∂X``.
 
     >>> import torch
-    >>> from cnnnotes.models import NotesCNN
+    >>> from cnnnotes.training.models import NotesCNN
     >>> _ = torch.manual_seed(0)
     >>> params = NotesCNN().state_dict()
     >>> loss, grads = notes_loss_and_grads(params, torch.rand(2, 1, 28, 28), torch.tensor([3, 7]))
@@ -103,7 +103,7 @@ def train_notes_scratch(
     ``params`` itself is left unchanged.
 
     >>> import torch
-    >>> from cnnnotes.models import NotesCNN
+    >>> from cnnnotes.training.models import NotesCNN
     >>> _ = torch.manual_seed(0)
     >>> x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     >>> losses, trained = train_notes_scratch(NotesCNN().state_dict(), [(x, y)] * 3)

@@ -1,15 +1,15 @@
 """Training and evaluation: seeded, reproducible, CPU by default and CUDA when present.
 
-The data are held as whole tensors (see :func:`cnnnotes.data.as_tensors`) and cut
+The data are held as whole tensors (see :func:`cnnnotes.training.data.as_tensors`) and cut
 into batches by index, which gives the same batches as a ``DataLoader`` over
 ``ToTensor`` images at a fraction of the cost.
 
 Reproducibility: everything random in :func:`fit` comes from its ``seed``, through
-:func:`cnnnotes.determinism.seeded_run` (which says what is and is not
+:func:`cnnnotes.repro.seeded_run` (which says what is and is not
 reproducible on CUDA); the model's initialisation is the caller's.
 
-``python -m cnnnotes.train`` is the command-line entry point of :mod:`cnnnotes.cli`;
-this module does not import ``cli`` (the ``__main__`` block at the bottom hands over).
+The command line (``cnnnotes train``, :mod:`cnnnotes.training.cli`) imports this module;
+this module never imports the command line.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from cnnnotes._validate import boolean, choice, integer, labelled, number, positive_int
-from cnnnotes.determinism import seeded_run
+from cnnnotes.repro import seeded_run
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -240,9 +240,3 @@ def fit(
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
     return history
-
-
-if __name__ == "__main__":  # ``python -m cnnnotes.train``: hand over to the CLI
-    from cnnnotes.cli import main
-
-    raise SystemExit(main())

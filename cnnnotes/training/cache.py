@@ -7,7 +7,7 @@ code, the thread count, the library versions, the CPU and the settings that pick
 its float kernels. A different
 machine or setting therefore never finds another's entry, and an entry that
 cannot be read or whose record does not match is deleted and trained again.
-Clear the cache with ``make clean`` or ``python -m cnnnotes.cache --clear``.
+Clear the cache with ``make clean`` or ``python -m cnnnotes cache --clear``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from cnnnotes import __version__
-from cnnnotes.checkpoint import load_checkpoint, save_checkpoint
-from cnnnotes.recipes import RECIPES, Recipe, load_data, run
-from cnnnotes.results import cpu_name
-from cnnnotes.train import History
+from cnnnotes.training.checkpoint import load_checkpoint, save_checkpoint
+from cnnnotes.training.loop import History
+from cnnnotes.training.recipes import RECIPES, Recipe, load_data, run
+from cnnnotes.training.results import cpu_name
 
 KERNEL_VARIABLES = (
     "ATEN_CPU_CAPABILITY",
@@ -154,9 +154,9 @@ def clear_cache() -> int:
     return removed
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cnnnotes.cache [--clear]``: show or clear the cache of trained models."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
+def main(argv: list[str] | None = None, prog: str = "cnnnotes cache") -> int:
+    """``cnnnotes cache [--clear]``: show or clear the cache of trained models."""
+    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("--clear", action="store_true", help="delete every cached model")
     args = parser.parse_args(argv)
     if args.clear:
@@ -167,7 +167,3 @@ def main(argv: list[str] | None = None) -> int:
         for path in entries:
             print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Windows of an image batch, shared by the forward ops and their backward passes.
 
-Private: :mod:`cnnnotes.ops` and :mod:`cnnnotes.backprop` build on these; a
+Private: :mod:`cnnnotes.conv.ops` and :mod:`cnnnotes.conv.backprop` build on these; a
 reader uses the public ops. Validation of tensor arguments lives here too, so
 that both modules give the same messages.
 """

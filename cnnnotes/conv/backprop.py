@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from cnnnotes._validate import int_pair
-from cnnnotes._windows import conv_args, finish, float_tensor, pool_windows, windows
-from cnnnotes.shapes import conv_transpose_output_size
+from cnnnotes.conv._windows import conv_args, finish, float_tensor, pool_windows, windows
+from cnnnotes.conv.shapes import conv_transpose_output_size
 
 __all__ = [
     "avg_pool2d_backward",
@@ -105,7 +105,7 @@ def conv2d_backward(
     For stride 1 (no padding) ``grad_x`` is the "full" correlation of ``grad_out``
     with the flipped kernel, channels swapped:
 
-    >>> from cnnnotes.ops import conv2d
+    >>> from cnnnotes.conv.ops import conv2d
     >>> g = torch.Generator().manual_seed(0)
     >>> x, w = torch.randn(2, 3, 6, 5, generator=g), torch.randn(4, 3, 3, 2, generator=g)
     >>> grad_out = torch.randn(2, 4, 4, 4, generator=g)
@@ -134,13 +134,13 @@ def conv_transpose2d(
     ``weight`` has shape ``(in_channels, out_channels, kh, kw)``. Every input pixel
     stamps a copy of the kernel, scaled by its value, onto the output, ``stride``
     pixels apart; overlapping stamps add, and ``padding`` cells are cut from each
-    border. The output size is :func:`~cnnnotes.shapes.conv_transpose_output_size`.
+    border. The output size is :func:`~cnnnotes.conv.shapes.conv_transpose_output_size`.
     This is exactly ``grad_x`` of :func:`conv2d_backward` for a convolution with
     weight ``weight`` and the same settings, taking ``x`` as its ``grad_out``.
 
     >>> conv_transpose2d(torch.tensor([[[[1.0, 2.0]]]]), torch.ones(1, 1, 1, 3), stride=2)
     tensor([[[[1., 1., 3., 2., 2.]]]])
-    >>> from cnnnotes.ops import conv2d
+    >>> from cnnnotes.conv.ops import conv2d
     >>> g = torch.Generator().manual_seed(0)
     >>> x, w = torch.randn(1, 2, 3, 3, generator=g), torch.randn(2, 4, 3, 3, generator=g)
     >>> x, w = x.double(), w.double()

@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 from cnnnotes._validate import boolean, choice, number, positive_int
-from cnnnotes.augment import mean_and_std, normalize, shift_and_flip
-from cnnnotes.data import as_tensors, fashion_mnist
-from cnnnotes.models import MODELS, build_model
 from cnnnotes.repro import seed_everything
-from cnnnotes.train import History, fit
+from cnnnotes.training.augment import mean_and_std, normalize, shift_and_flip
+from cnnnotes.training.data import as_tensors, fashion_mnist
+from cnnnotes.training.loop import History, fit
+from cnnnotes.training.models import MODELS, build_model
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from cnnnotes import __version__
 from cnnnotes._io import atomic_write_text
 
 DATA_DIR = Path(__file__).resolve().parent / "recorded"
-"""Where the recorded results live: package data (``cnnnotes/recorded``), so a regular
+"""Where the recorded results live: package data (``cnnnotes/training/recorded``), so a regular
 ``pip install`` carries them and a chapter downloaded on its own can read them."""
 
 PROVENANCE_KEYS = ("command", "versions", "machine", "threads", "date")
@@ -57,7 +57,7 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
 
 
 def save(name: str, payload: dict[str, Any], command: list[str] | None = None) -> Path:
-    """Write ``cnnnotes/recorded/<name>.json`` with ``payload`` and its provenance, atomically."""
+    """Write ``recorded/<name>.json`` with ``payload`` and its provenance, atomically."""
     if not name.isidentifier():
         raise ValueError(f"result name must be an identifier, got {name!r}")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def save(name: str, payload: dict[str, Any], command: list[str] | None = None) -
 
 
 def load(name: str) -> dict[str, Any]:
-    """Read ``cnnnotes/recorded/<name>.json``; raise if it is missing or has no provenance."""
+    """Read ``recorded/<name>.json``; raise if it is missing or has no provenance."""
     path = DATA_DIR / f"{name}.json"
     if not path.is_file():
         command = "benchmark" if name == "benchmark" else "study"

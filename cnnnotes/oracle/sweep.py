@@ -1,7 +1,7 @@
 """The book's standard sweeps: one formula or op against PyTorch on seeded random cases.
 
 Each ``sweep_*`` function is one call to :func:`cnnnotes.oracle.agree` with a
-case function from :mod:`cnnnotes.cases`, and returns its
+case function from :mod:`cnnnotes.oracle.cases`, and returns its
 :class:`~cnnnotes.oracle.Agreement` (``print`` it for the one-line verdict).
 Sizes are measured by running real layers on tiny ``size × 1`` inputs (faster
 than the ``meta`` device for such small tensors).
@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnnotes import cases, ops
 from cnnnotes._validate import choice
-from cnnnotes.oracle import Agreement, agree
-from cnnnotes.shapes import conv_output_size, pool_output_size, receptive_field
+from cnnnotes.conv import ops
+from cnnnotes.conv.shapes import conv_output_size, pool_output_size, receptive_field
+from cnnnotes.oracle import Agreement, agree, cases
 
 __all__ = [
     "empirical_receptive_field",
@@ -47,8 +47,8 @@ def _height(layer: nn.Module, size: int) -> int:
 
 
 def sweep_output_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
-    """:func:`~cnnnotes.shapes.conv_output_size` vs ``nn.Conv2d``, on
-    :func:`~cnnnotes.cases.conv_config` cases.
+    """:func:`~cnnnotes.conv.shapes.conv_output_size` vs ``nn.Conv2d``, on
+    :func:`~cnnnotes.oracle.cases.conv_config` cases.
 
     >>> print(sweep_output_sizes(100))
     conv_output_size vs nn.Conv2d: 100 random cases, all exact
@@ -62,8 +62,8 @@ def sweep_output_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
 
 
 def sweep_pool_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
-    """:func:`~cnnnotes.shapes.pool_output_size` vs ``nn.MaxPool2d``, on
-    :func:`~cnnnotes.cases.pool_config` cases.
+    """:func:`~cnnnotes.conv.shapes.pool_output_size` vs ``nn.MaxPool2d``, on
+    :func:`~cnnnotes.oracle.cases.pool_config` cases.
 
     Refusals count too: a case agrees when both give the same size or both refuse
     it (ours with ``ValueError``, PyTorch with ``RuntimeError``).
@@ -105,7 +105,7 @@ def empirical_receptive_field(layers: Sequence[tuple[int, ...]]) -> int:
 
 
 def stack_layers(layers: Sequence[tuple[str, int, int, int]]) -> list[nn.Module]:
-    """Real layers for a :func:`~cnnnotes.cases.layer_stack` spec (a conv is followed by ReLU)."""
+    """Real layers for a :func:`~cnnnotes.oracle.cases.layer_stack` spec (each conv then a ReLU)."""
     modules: list[nn.Module] = []
     for kind, k, s, d in layers:
         if kind == "conv":
@@ -118,9 +118,9 @@ def stack_layers(layers: Sequence[tuple[str, int, int, int]]) -> list[nn.Module]
 
 
 def sweep_receptive_fields(n_cases: int = 200, seed: int = 0) -> Agreement:
-    """:func:`~cnnnotes.shapes.receptive_field` vs gradients, on random layer stacks.
+    """:func:`~cnnnotes.conv.shapes.receptive_field` vs gradients, on random layer stacks.
 
-    Each stack (:func:`~cnnnotes.cases.layer_stack`) is measured with
+    Each stack (:func:`~cnnnotes.oracle.cases.layer_stack`) is measured with
     :func:`empirical_receptive_field` on ones-weight convolutions with the same
     kernels, strides and dilations (a max pool's gradient reaches only the maximum,
     so the pool itself cannot be measured this way).
@@ -136,7 +136,7 @@ def sweep_receptive_fields(n_cases: int = 200, seed: int = 0) -> Agreement:
 
 
 def sweep_conv2d(n_cases: int = 500, seed: int = 0) -> Agreement:
-    """:func:`~cnnnotes.ops.conv2d` vs ``F.conv2d`` on :func:`~cnnnotes.cases.conv_tensors`.
+    """:func:`~cnnnotes.conv.ops.conv2d` vs ``F.conv2d`` on :func:`~.cases.conv_tensors`.
 
     >>> print(sweep_conv2d(20))
     ops.conv2d vs F.conv2d: 20 random cases, all agree to 1e-10
@@ -147,7 +147,7 @@ def sweep_conv2d(n_cases: int = 500, seed: int = 0) -> Agreement:
 
 def sweep_pool2d(n_cases: int = 500, seed: int = 0, kind: str = "max") -> Agreement:
     """``ops.max_pool2d`` (or ``kind="avg"``) vs ``torch.nn.functional`` on
-    :func:`~cnnnotes.cases.pool_tensors`.
+    :func:`~cnnnotes.oracle.cases.pool_tensors`.
 
     >>> print(sweep_pool2d(20, kind="avg"))
     ops.avg_pool2d vs F.avg_pool2d: 20 random cases, all agree to 1e-10

@@ -14,7 +14,7 @@ import importlib
 import torch
 from torch import Tensor
 
-from cnnnotes._windows import (
+from cnnnotes.conv._windows import (
     Pair,
     batched,
     columns,
@@ -25,10 +25,10 @@ from cnnnotes._windows import (
     pool_windows,
     windows,
 )
-from cnnnotes.losses import cross_entropy, cross_entropy_backward
+from cnnnotes.learn.losses import cross_entropy, cross_entropy_backward
 
 _BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
-"""Re-exported from :mod:`cnnnotes.backprop` on first use (it imports this module)."""
+"""Re-exported from :mod:`cnnnotes.conv.backprop` on first use (it imports this module)."""
 
 __all__ = [
     "avg_pool2d",
@@ -48,7 +48,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     """The names in ``_BACKPROP``, imported when first asked for."""
     if name in _BACKPROP:
-        return getattr(importlib.import_module("cnnnotes.backprop"), name)
+        return getattr(importlib.import_module("cnnnotes.conv.backprop"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -2,7 +2,7 @@
 
 A ``DataLoader`` over ``ToTensor`` images (batch 64, never shuffled), Adam 1e-3,
 cross-entropy, and after each epoch the test loss averaged over batches and the
-accuracy. :func:`cnnnotes.train.fit` with ``shuffle=False`` and raw inputs feeds
+accuracy. :func:`cnnnotes.training.loop.fit` with ``shuffle=False`` and raw inputs feeds
 the model exactly the same batches, only faster.
 """
 
@@ -17,10 +17,10 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from cnnnotes._validate import boolean, nonnegative_int, positive_int
-from cnnnotes.data import fashion_mnist
-from cnnnotes.models import NotesCNN
 from cnnnotes.repro import seed_everything
-from cnnnotes.train import History
+from cnnnotes.training.data import fashion_mnist
+from cnnnotes.training.loop import History
+from cnnnotes.training.models import NotesCNN
 
 
 def notes_loop(
@@ -30,7 +30,7 @@ def notes_loop(
     progress: bool = True,
     max_batches: int | None = None,
 ) -> tuple[nn.Module, History]:
-    """Train :class:`~cnnnotes.models.NotesCNN` exactly as the notes did.
+    """Train :class:`~cnnnotes.training.models.NotesCNN` exactly as the notes did.
 
     ``max_batches`` stops each epoch early (for quick equivalence checks). The
     history's train columns hold the loss and accuracy seen during training.
