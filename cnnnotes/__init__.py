@@ -12,6 +12,9 @@ A map, one line per part of the course (each subpackage's docstring maps its mod
 * ``training``: FashionMNIST with PyTorch (chapters 1, 8–12): data, models, the training
   loop, recipes, checkpoints, the model cache, the reference model, recorded results, and
   the command line (``python -m cnnnotes train|predict|cache``);
+* ``modern``: the modern toolbox from scratch (batch norm, initialisation, weight decay,
+  schedules, label smoothing, GAP, residual and depthwise-separable blocks, LeNet-5 to
+  ResNet), each checked against PyTorch;
 * ``analysis``: looking at a trained network (chapters 5, 10–11): layer tables, metrics,
   features;
 * ``oracle``: "ours against PyTorch over many cases" (every check cell, sweep, self-check

@@ -13,6 +13,7 @@ point: no other module runs anything when executed, so nothing is imported twice
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,26 +26,50 @@ USAGE = "usage: cnnnotes {" + ",".join(COMMANDS) + "} [options]\n"
 
 
 def usage() -> str:
-    """The top-level help: one line per command."""
+    """The top-level help: one line per command.
+
+    >>> print(usage().splitlines()[0])
+    usage: cnnnotes {train,predict,cache} [options]
+    """
     lines = [USAGE, "commands:"]
     lines += [f"  {name:<8} {text}" for name, (_, text) in COMMANDS.items()]
     lines.append("\n'cnnnotes COMMAND --help' lists a command's options.")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; exit status 0 on success, 2 (one line, no traceback) on a bad call."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("-h", "--help"):
+def run(argv: list[str]) -> int:
+    """Dispatch ``argv`` (without the program name) to its command's ``main``."""
+    if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
-    if not argv or argv[0] not in COMMANDS:
-        got = f"unknown command {argv[0]!r}" if argv else "no command given"
-        print(f"{USAGE.rstrip()}\ncnnnotes: error: {got}; choose one of {', '.join(COMMANDS)}",
-              file=sys.stderr)  # fmt: skip
+    if argv[0] not in COMMANDS:
+        print(
+            f"{USAGE.rstrip()}\ncnnnotes: error: unknown command {argv[0]!r}; "
+            f"choose one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return module.main(argv[1:], prog=f"cnnnotes {argv[0]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit status 0 on success, 2 (one line, no traceback) on a bad call.
+
+    Without a command, or with ``-h``/``--help``, it prints the commands and succeeds.
+    Ctrl-C ends a command with status 130 and one line; a closed pipe (``| head``) quietly.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except KeyboardInterrupt:
+        print(f"cnnnotes {argv[0] if argv else ''}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away: stop writing, without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ chapter and self-check formats through :func:`verdict`, :func:`approx` and
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
+
+from cnnnotes._validate import WrongTypeError, nonnegative_int, number, positive_int, require
 
 DEFAULT_TOL: dict[torch.dtype, float] = {
     torch.float64: 1e-10,
@@ -33,7 +34,7 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
             t = torch.as_tensor(value, dtype=torch.float64)  # a Python float is a double
         return t
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(
+        raise WrongTypeError(
             f"{name} must be a tensor or something torch.as_tensor accepts "
             f"(a number or nested lists of numbers), got {type(value).__name__}"
         ) from exc
@@ -41,9 +42,7 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
 
 def _tolerance(a: torch.Tensor, b: torch.Tensor, tol: float | None) -> float:
     if tol is not None:
-        if not isinstance(tol, Real) or isinstance(tol, bool) or not tol >= 0:
-            raise ValueError(f"tol must be a number >= 0 (0 asks for exact equality), got {tol!r}")
-        return float(tol)
+        return number(tol, "tol", at_least=0)  # 0 asks for exact equality
     floats = [t.dtype for t in (a, b) if t.is_floating_point()]
     if not floats:
         return 0.0  # integers and booleans are compared exactly
@@ -58,7 +57,8 @@ def verdict(actual: object, expected: object, tol: float | None = None) -> str:
     ``|actual - expected| <= tol * max(1, |expected|)`` (absolute for small values,
     relative for large ones); ``tol`` defaults to :data:`DEFAULT_TOL` for the dtype.
     A float comparison never says ``exact``: whether the last bits agree depends on
-    the machine. NaNs agree with NaNs, infinities with equal infinities.
+    the machine. NaNs agree with NaNs, infinities with equal infinities; a NaN or an
+    infinity never agrees with a finite number.
 
     >>> verdict([1, 2], [1, 2])
     'exact'
@@ -106,21 +106,17 @@ def approx(value: float, sig: int = 3, *, decimals: int | None = None) -> str:
     '0.0000'
     """
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(
-                f"value must be a single number, got a tensor of shape {tuple(value.shape)}"
-            )
+        require(
+            value.numel() == 1,
+            f"value must be a single number, got a tensor of shape {tuple(value.shape)}",
+        )
         value = value.item()
-    if not isinstance(value, Real) or isinstance(value, bool):
-        raise TypeError(f"value must be a real number, got {type(value).__name__}")
-    if not isinstance(sig, int) or isinstance(sig, bool) or sig < 1:
-        raise ValueError(f"sig must be an int >= 1, got {sig!r}")
-    value = float(value)
+    value = number(value, "value", finite=False)
+    positive_int(sig, "sig")
     if not math.isfinite(value):
         return str(value)
     if decimals is not None:
-        if not isinstance(decimals, int) or isinstance(decimals, bool) or decimals < 0:
-            raise ValueError(f"decimals must be an int >= 0, got {decimals!r}")
+        nonnegative_int(decimals, "decimals")
         return f"{round(value, decimals) + 0.0:,.{decimals}f}"  # + 0.0 turns -0.0 into 0.0
     if value == 0.0:
         return "0"
@@ -154,10 +150,10 @@ def glue(name: str, value: object, display: bool = False, sig: int = 4) -> None:
     from myst_nb import glue as myst_glue  # the notebooks extra; imported when used
 
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(
-                f"glue {name!r}: expected a single number, got shape {tuple(value.shape)}"
-            )
+        require(
+            value.numel() == 1,
+            f"glue {name!r}: value must be a single number, got shape {tuple(value.shape)}",
+        )
         value = value.item()
     if isinstance(value, float):
         value = rounded(value, sig)

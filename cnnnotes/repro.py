@@ -15,7 +15,8 @@ Inside ``with seeded_run(seed, device) as generator:``
   may differ from run to run; a CUDA run is never bit-identical to a CPU run.
 
 On the CPU, a run is bit-identical for the same seed, thread count, CPU kind and
-library versions (see ``book/setup.md``).
+library versions (see ``book/setup.md``). Every seed is an int from 0 to
+:data:`cnnnotes._validate.MAX_SEED` (``2**32 - 1``).
 """
 
 from __future__ import annotations
@@ -27,21 +28,22 @@ from collections.abc import Iterator
 
 import torch
 
-from cnnnotes._validate import integer
+from cnnnotes._validate import choice, positive_int, require
+from cnnnotes._validate import device as as_device
+from cnnnotes._validate import seed as a_seed
 
 DEFAULT_THREADS = 2
 """CPU threads used for every stored output and its re-check (numbers depend on it)."""
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python's and PyTorch's generators (CPU and CUDA).
+    """Seed Python's and PyTorch's generators (CPU and CUDA); ``seed`` is 0 to ``2**32 - 1``.
 
     >>> seed_everything(0); a = torch.rand(2)
     >>> seed_everything(0); torch.equal(a, torch.rand(2))
     True
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    seed = a_seed(seed)
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
@@ -52,9 +54,8 @@ def threads_from_env(default: int = DEFAULT_THREADS) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"CNNNOTES_THREADS must be an int >= 1, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"CNNNOTES_THREADS must be an int >= 1, got {raw!r}")
+        value = 0  # not a whole number: refused below
+    require(value >= 1, f"CNNNOTES_THREADS must be an int >= 1, got {raw!r}")
     return value
 
 
@@ -65,10 +66,11 @@ def pick_device(prefer: str | None = None) -> torch.device:
     device(type='cpu')
     """
     if prefer is not None:
-        if prefer not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {prefer!r}")
-        if prefer == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
+        choice(prefer, "device", ("cpu", "cuda"))
+        require(
+            prefer == "cpu" or torch.cuda.is_available(),
+            "device 'cuda' was asked for, but no CUDA device is available",
+        )
         return torch.device(prefer)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -79,9 +81,8 @@ def setup(seed: int = 0, threads: int | None = None) -> None:
     ``threads`` defaults to :func:`threads_from_env`; the stored outputs were made
     with :data:`DEFAULT_THREADS`.
     """
-    n = threads_from_env() if threads is None else threads
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"threads must be an int >= 1, got {n!r}")
+    seed = a_seed(seed)  # every argument is checked before anything changes
+    n = threads_from_env() if threads is None else positive_int(threads, "threads")
     torch.set_num_threads(n)
     seed_everything(seed)
 
@@ -118,8 +119,8 @@ def seeded_run(seed: int, device: torch.device | str = "cpu") -> Iterator[torch.
     >>> a == b
     True
     """
-    integer(seed, "seed", 0, 2**63 - 1)
-    device = torch.device(device)
+    seed = a_seed(seed)
+    device = as_device(device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), _deterministic(device):
         # The global seed is drawn from a twin of the run's generator, so the run's own

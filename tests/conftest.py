@@ -30,11 +30,18 @@ class Build:
     returncode: int
     log: str
     html: Path
+    reused: bool = False
 
 
 @pytest.fixture(scope="session")
 def book_build() -> Build:
-    """Build the whole book from scratch (``--all``: no cached page hides a warning)."""
+    """Build the whole book from scratch (``--all``: no cached page hides a warning).
+
+    ``CNNNOTES_REUSE_BUILD=1`` serves an existing ``_build/html`` instead, for working on
+    the browser tests; its log is empty, so the strict-build test proves nothing then.
+    """
+    if os.environ.get("CNNNOTES_REUSE_BUILD") == "1" and (HTML / "index.html").is_file():
+        return Build(0, "", HTML, reused=True)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     bindir = Path(sys.executable).parent
     subprocess.run([sys.executable, "scripts/vendor_assets.py"], cwd=ROOT, check=True, env=env)
@@ -46,6 +53,22 @@ def book_build() -> Build:
         text=True,
     )
     return Build(proc.returncode, proc.stdout + proc.stderr, HTML)
+
+
+BOOK_FIXTURES = {"book_build", "installed"}
+"""Fixtures that build the website or install a wheel and run a chapter: the slow part."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that builds, browses or installs the book as ``site``.
+
+    ``make check`` skips them; under pytest-xdist they share one worker
+    (``--dist loadgroup``), so the book is built once per run, not once per worker.
+    """
+    for item in items:
+        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.site)
+            item.add_marker(pytest.mark.xdist_group("site"))
 
 
 @pytest.fixture

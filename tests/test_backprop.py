@@ -148,6 +148,52 @@ def test_max_pool_ties_go_to_the_first_maximum():
     assert got.tolist() == [[[[1.0, 0.0], [0.0, 0.0]]]]
 
 
+# ---------------------------------------------------------------- oracle-free checks
+# Plain torch.testing.assert_close against autograd and torch.nn.functional, so that a
+# broken oracle (agree/matches/verdict) cannot hide a broken backward pass. N > 1
+# everywhere: a bias gradient summed over one example only must show.
+
+
+@pytest.mark.parametrize(("s", "p", "d"), [(1, 0, 1), ((2, 1), 1, (1, 2)), (3, (0, 2), 2)])
+def test_conv2d_backward_equals_autograd_without_the_oracle(s, p, d):
+    g = torch.Generator().manual_seed(20)
+    x, w = (
+        torch.randn(3, 2, 8, 7, generator=g, dtype=F64),
+        torch.randn(4, 2, 3, 2, generator=g, dtype=F64),
+    )
+    b = torch.randn(4, generator=g, dtype=F64)
+    grad_out = torch.randn(F.conv2d(x, w, b, s, p, d).shape, generator=g, dtype=F64)
+    want = _autograd(lambda *t: F.conv2d(*t, s, p, d), (x, w, b), grad_out)
+    got = backprop.conv2d_backward(grad_out, x, w, s, p, d)
+    for a, e in zip(got, want, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("k", "s", "p"), [(2, None, 0), (3, 1, 1), ((3, 2), (2, 1), (1, 0))])
+def test_pool_backward_equals_autograd_without_the_oracle(k, s, p):
+    g = torch.Generator().manual_seed(21)
+    x = torch.randint(-2, 2, (3, 2, 7, 6), generator=g).to(F64)  # many ties
+    grad_out = torch.randn(F.max_pool2d(x, k, s, p).shape, generator=g, dtype=F64)
+    want = _autograd(lambda t: F.max_pool2d(t, k, s, p), (x,), grad_out)[0]
+    torch.testing.assert_close(backprop.max_pool2d_backward(grad_out, x, k, s, p), want)
+    want = _autograd(lambda t: F.avg_pool2d(t, k, s, p), (x,), grad_out)[0]
+    torch.testing.assert_close(backprop.avg_pool2d_backward(grad_out, x, k, s, p), want)
+
+
+@pytest.mark.parametrize(
+    ("s", "p", "op", "d"), [(1, 0, 0, 1), (2, 1, 1, 1), ((2, 3), (1, 0), (0, 2), (2, 1))]
+)
+def test_conv_transpose2d_equals_functional_without_the_oracle(s, p, op, d):
+    g = torch.Generator().manual_seed(22)
+    x, w = (
+        torch.randn(2, 3, 4, 5, generator=g, dtype=F64),
+        torch.randn(3, 2, 3, 2, generator=g, dtype=F64),
+    )
+    b = torch.randn(2, generator=g, dtype=F64)
+    want = F.conv_transpose2d(x, w, b, s, p, op, 1, d)
+    torch.testing.assert_close(backprop.conv_transpose2d(x, w, b, s, p, op, d), want)
+
+
 # ---------------------------------------------------------------- gradcheck
 
 

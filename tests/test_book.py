@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, Build
 
@@ -18,6 +19,8 @@ def toc_files() -> list[str]:
 
 
 def test_build_has_no_warnings(book_build: Build) -> None:
+    if book_build.reused:
+        pytest.skip("CNNNOTES_REUSE_BUILD=1 reused an existing build: its warnings are unknown")
     warnings = [line for line in book_build.log.splitlines() if "WARNING" in line]
     assert book_build.returncode == 0, book_build.log[-3000:]
     assert not warnings, "\n".join(warnings[:20])

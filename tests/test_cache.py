@@ -61,6 +61,26 @@ def test_kernel_settings_are_part_of_the_key(
     assert calls == [0, 0]
 
 
+def test_any_kernels_reuses_across_kernel_settings_only(
+    calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make test's second notebook pass: other float kernels reuse the first pass's model."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    cache.trained("fast", data=tiny_data())
+    monkeypatch.setenv(cache.ANY_KERNELS, "1")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "another ISA")
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0], "other kernels, same machine: reused"
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 99)
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0], "other threads: never reused"
+    monkeypatch.setenv(cache.ANY_KERNELS, "0")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0, 0], "without the variable, kernel settings are part of the key"
+
+
 def test_threads_cpu_versions_and_code_are_part_of_the_key(
     calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,7 +122,7 @@ def test_clear_cache(calls: list[int], capsys: pytest.CaptureFixture[str]) -> No
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"name": "nope"}, "unknown recipe"), ({"name": "fast", "seed": -1}, "seed must be")],
+    [({"name": "nope"}, "name must be one of"), ({"name": "fast", "seed": -1}, "seed must be")],
 )
 def test_bad_arguments(calls: list[int], kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

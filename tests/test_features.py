@@ -158,11 +158,29 @@ def test_mean_activations_against_feature_maps(net):
         mean_activations(nn.Sequential(nn.Flatten(0)), x, "0")
 
 
-def test_top_activating_on_a_linear_layer_and_ties(net):
-    x = torch.zeros(4, 1, 28, 28)  # identical images: every score ties
-    idx, scores = top_activating(net, x, "fc1", channel=5, k=4)
-    assert idx.tolist() == [0, 1, 2, 3]
+@pytest.mark.parametrize("n", [4, 64, 300])
+def test_top_activating_on_a_linear_layer_and_ties(net, n):
+    """Identical images tie; ties come back in the order of ``x``. torch's default
+    (unstable) sort keeps that order for a handful of values but not from about 50 on,
+    so the larger sizes are what pin the documented stable sort."""
+    x = torch.zeros(n, 1, 28, 28)  # identical images: every score ties
+    idx, scores = top_activating(net, x, "fc1", channel=5, k=n)
+    assert idx.tolist() == list(range(n))
     assert bool((scores == scores[0]).all())
+    idx, _ = top_activating(net, x, "fc1", channel=[5, 0], k=n // 2)
+    assert idx.tolist() == [list(range(n // 2))] * 2
+
+
+def test_ties_keep_the_order_of_x_among_other_scores():
+    """Dead channels all score 0 (chapter 11): the zeros keep their order after the rest."""
+    net = nn.Sequential(nn.Identity())
+    values = torch.tensor([0.0, 3.0, 0.0, 1.0] * 20)  # 80 images, 40 of them tied at 0
+    x = values[:, None, None]
+    idx, scores = top_activating(net, x, "0", channel=0, k=80)
+    expected = [i for i in range(80) if values[i] == 3] + [i for i in range(80) if values[i] == 1]
+    expected += [i for i in range(80) if values[i] == 0]
+    assert idx.tolist() == expected
+    assert scores.tolist() == sorted(values.tolist(), reverse=True)
 
 
 @pytest.mark.parametrize(
@@ -207,9 +225,11 @@ def test_dc_share_scale_invariance_zero_filter_and_errors():
     w = torch.randn(8, 1, 3, 3, generator=_gen(5))
     torch.testing.assert_close(dc_share(3.5 * w), dc_share(w))
     assert dc_share(torch.zeros(2, 9)).tolist() == [0.0, 0.0]
-    for bad in (torch.zeros(9), torch.zeros(2, 3, dtype=torch.int64), [[1.0]]):
-        with pytest.raises(TypeError):
+    for bad in (torch.zeros(2, 3, dtype=torch.int64), [[1.0]]):
+        with pytest.raises(TypeError, match="filters must be"):
             dc_share(bad)
+    with pytest.raises(ValueError, match=r"filters must have shape \(out, ...\)"):
+        dc_share(torch.zeros(9))  # one filter of 9 weights needs shape (1, 9)
 
 
 # ---------------------------------------------------------------- class statistics
@@ -253,10 +273,12 @@ def test_nearest_mean_accuracy_against_brute_force():
 
 def test_class_statistics_errors():
     f, y = _clusters()
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match=r"features must have shape \(samples, features\)"):
         scatter_ratio(f[:, 0], y)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"labels must be torch\.int64"):
         scatter_ratio(f, y.to(torch.int32))
+    with pytest.raises(TypeError, match="labels must hold integer class labels"):
+        scatter_ratio(f, y.double())
     with pytest.raises(ValueError, match="300 feature rows but 299 labels"):
         scatter_ratio(f, y[:-1])
     with pytest.raises(ValueError, match=r"classes \[1\] have no samples"):

@@ -48,6 +48,22 @@ def test_cross_entropy_backward_matches_autograd():
     assert result.ok, str(result)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_cross_entropy_and_backward_equal_pytorch_without_the_oracle(scale):
+    """Plain assert_close against F.cross_entropy and autograd: a broken oracle
+    (agree/matches/verdict) cannot hide a broken loss."""
+    g = torch.Generator().manual_seed(4)
+    z = scale * torch.randn(9, 5, generator=g, dtype=F64)
+    y = torch.randint(0, 5, (9,), generator=g)
+    zr = z.clone().requires_grad_()
+    want = F.cross_entropy(zr, y)
+    (grad,) = torch.autograd.grad(want, zr)
+    torch.testing.assert_close(losses.cross_entropy(z, y), want.detach(), rtol=TOL, atol=TOL)
+    torch.testing.assert_close(losses.cross_entropy_backward(z, y), grad, rtol=TOL, atol=TOL)
+    torch.testing.assert_close(losses.log_softmax(z), F.log_softmax(z, 1), rtol=TOL, atol=TOL)
+    torch.testing.assert_close(losses.softmax(z), F.softmax(z, 1), rtol=TOL, atol=TOL)
+
+
 class CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, y):

@@ -31,6 +31,8 @@ SWEEP_LINE = re.compile(
     r".*(mismatch|all agree|all exact|DIFFERENT)"
 )
 MAX_VISIBLE_SWEEPS = 3
+# Lines that carry no prose: directive fences and their options.
+FENCE_LINE = re.compile(r"[`:]{3,}(\{[\w-]+\}.*)?|:[\w-]+:.*")
 
 
 def load(path: Path) -> dict:
@@ -147,6 +149,25 @@ class TestChapter:
             for cell in cells:
                 hidden = cell.get("metadata", {}).get("jupyter", {})
                 assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), label
+
+    def test_solution_text_is_collapsed_in_the_notebook(self, path: Path) -> None:
+        """Solution prose sits in markdown cells of its own, collapsed like the solution code;
+        scripts/execute_notebooks.py (collapse_solutions) splits and collapses them."""
+        inside = False
+        for i, cell in enumerate(load(path)["cells"]):
+            if cell["cell_type"] != "markdown":
+                continue
+            where = set()
+            for line in "".join(cell["source"]).splitlines():
+                mark = SOLUTION_MARK.search(line)
+                if mark:
+                    inside = mark.group(1) == "start"
+                elif line.strip() and not FENCE_LINE.fullmatch(line.strip()):
+                    where.add(inside)
+            if True in where:
+                assert False not in where, f"markdown cell {i} mixes solution text with other text"
+                view = cell.get("metadata", {}).get("jupyter", {})
+                assert view.get("source_hidden"), f"markdown cell {i}: solution text not collapsed"
 
     def test_code_lines_fit_the_page(self, path: Path) -> None:
         """The site's text column shows 80 characters of code; longer lines are cut off."""

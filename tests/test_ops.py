@@ -61,9 +61,52 @@ def test_conv2d_loops_matches():
         case = conv_case(draw)
         return case if max(case["input"].shape[2:]) <= 6 else None
 
-    result = agree(ops.conv2d_loops, F.conv2d, small, n_cases=200, seed=2, tol=TOL,
-                   claim="conv2d_loops")  # fmt: skip
+    result = agree(
+        ops.conv2d_loops, F.conv2d, small, n_cases=200, seed=2, tol=TOL, claim="conv2d_loops"
+    )
     assert result.ok, str(result)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "bias", "knobs"),
+    [
+        ((1, 1, 5, 5), (1, 1, 3, 3), False, {}),
+        (
+            (2, 3, 7, 6),
+            (4, 3, 3, 2),
+            True,
+            {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 3)},
+        ),
+        ((3, 8, 9), (2, 3, 2, 4), True, {"stride": 3, "padding": 2, "dilation": 2}),
+        ((2, 1, 4, 4), (1, 1, 4, 4), False, {"padding": 3}),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conv2d_loops_against_f_conv2d(x_shape, w_shape, bias, knobs, dtype):
+    """Without the oracle: a few fixed layers, batched and unbatched, against F.conv2d."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(x_shape, generator=g, dtype=dtype)
+    w = torch.randn(w_shape, generator=g, dtype=dtype)
+    b = torch.randn(w_shape[0], generator=g, dtype=dtype) if bias else None
+    torch.testing.assert_close(ops.conv2d_loops(x, w, b, **knobs), F.conv2d(x, w, b, **knobs))
+
+
+def test_conv2d_loops_reads_input_row_i_s_plus_a_d_minus_p():
+    """A kernel that is 1 at one tap (a, b) of one channel copies input cell
+    (i*S + a*d - P, j*S + b*d - P), or 0 where that cell lies in the padding."""
+    x = torch.arange(2 * 2 * 7 * 6, dtype=torch.float64).reshape(2, 2, 7, 6) + 1
+    (sh, sw), (ph, pw), (dh, dw) = (2, 3), (1, 2), (2, 1)
+    for a in range(3):
+        for b in range(2):
+            weight = torch.zeros(1, 2, 3, 2, dtype=torch.float64)
+            weight[0, 1, a, b] = 1.0
+            y = ops.conv2d_loops(x, weight, None, (sh, sw), (ph, pw), (dh, dw))
+            for i in range(y.shape[2]):
+                for j in range(y.shape[3]):
+                    r, c = i * sh + a * dh - ph, j * sw + b * dw - pw
+                    inside = 0 <= r < 7 and 0 <= c < 6
+                    expected = x[:, 1, r, c] if inside else torch.zeros(2, dtype=torch.float64)
+                    assert torch.equal(y[:, 0, i, j], expected), (a, b, i, j)
 
 
 def test_im2col_matches_unfold():
@@ -91,6 +134,40 @@ def test_unbatched_inputs_give_unbatched_outputs():
     torch.testing.assert_close(
         ops.avg_pool2d(x, (3, 2), 2, (1, 0)), F.avg_pool2d(x, (3, 2), 2, (1, 0))
     )
+
+
+# Oracle-free: plain torch.testing.assert_close against torch.nn.functional, so that a
+# broken oracle (agree/matches/verdict, which the sweeps above go through) cannot hide a
+# broken op. Inputs are negative in places (max pooling pads with -inf, not 0), batched
+# (N > 1) and float64.
+OPS_CASES = [
+    # x shape, weight shape, stride, padding, dilation
+    ((3, 2, 7, 6), (4, 2, 3, 2), 1, 0, 1),
+    ((2, 3, 8, 9), (2, 3, 3, 3), (2, 1), (1, 2), (1, 2)),
+    ((1, 1, 5, 5), (3, 1, 2, 2), 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize(("xs", "ws", "s", "p", "d"), OPS_CASES)
+def test_conv2d_and_loops_equal_functional_without_the_oracle(xs, ws, s, p, d):
+    g = torch.Generator().manual_seed(sum(xs))
+    x = torch.randn(xs, generator=g, dtype=torch.float64)
+    w = torch.randn(ws, generator=g, dtype=torch.float64)
+    b = torch.randn(ws[0], generator=g, dtype=torch.float64)
+    want = F.conv2d(x, w, b, s, p, d)
+    torch.testing.assert_close(ops.conv2d(x, w, b, s, p, d), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ops.conv2d_loops(x, w, b, s, p, d), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ops.conv2d(x, w, None, s, p, d), F.conv2d(x, w, None, s, p, d))
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "p"), [(2, None, 0), (3, 1, 1), ((3, 2), (2, 1), (1, 0)), (2, 2, 1)]
+)
+def test_pooling_equals_functional_without_the_oracle(k, s, p):
+    x = torch.randn(3, 2, 7, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x = x - 5.0  # all negative: padding with 0 would win every border window
+    torch.testing.assert_close(ops.max_pool2d(x, k, s, p), F.max_pool2d(x, k, s, p), rtol=0, atol=0)
+    torch.testing.assert_close(ops.avg_pool2d(x, k, s, p), F.avg_pool2d(x, k, s, p))
 
 
 def test_conv2d_gradients_match():
@@ -179,6 +256,7 @@ def test_ops_run_no_library_convolution_or_pooling_kernel():
     x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
     with Recorder() as rec:
         ops.conv2d(x, w, torch.randn(3), stride=2, padding=1, dilation=2)
+        ops.conv2d_loops(x, w, torch.randn(3), stride=2, padding=1, dilation=2)
         ops.im2col(x, 2)
         ops.max_pool2d(x, 3, 1, 1)
         ops.avg_pool2d(x, 3, 1, 1)

@@ -1,9 +1,10 @@
 """A chapter runs from an installed cnnnotes alone, and chapters import only what it declares.
 
 A learner may download one chapter from the website and run it in an empty folder
-against ``pip install cnnnotes[notebooks]``: recorded results and the reference
-model must come with the package, and every module a chapter imports must be
-declared by the package or its ``notebooks`` extra.
+against ``pip install ".[notebooks]"`` with the command book/setup.md prints: every
+subpackage, the recorded results and the reference model must come with the wheel,
+every module a chapter imports must be declared by the package or its ``notebooks``
+extra, and the wheel carries its licences.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from conftest import ROOT
 
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 PORTABLE_CHAPTER = ROOT / "book" / "10_evaluation.ipynb"
+SETUP_PAGE = ROOT / "book" / "setup.md"
+# The comment line in book/setup.md above the block this module runs.
+RUN_MARKER = "% tests/test_portable.py runs the next block"
+LICENCE_FILES = ("LICENSE", "LICENSE-CC-BY-4.0")
 
 
 def normalise(name: str) -> str:
@@ -76,6 +82,30 @@ def test_imported_modules_sees_imports() -> None:
     assert {"torch", "cnnnotes", "IPython"} <= imported_modules(PORTABLE_CHAPTER)
 
 
+def block_after(text: str, marker: str) -> list[str]:
+    """The command lines of the first fenced block after the line starting with ``marker``.
+
+    >>> block_after("% run\\n```bash\\nls -l\\n\\npwd\\n```\\n", "% run")
+    ['ls -l', 'pwd']
+    """
+    lines = text.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith(marker)]
+    fence = lines[start + 1]
+    assert fence.startswith("```"), f"no code block right after {marker!r}"
+    end = lines.index("```", start + 2)
+    return [line for line in lines[start + 2 : end] if line.strip()]
+
+
+def test_the_setup_page_and_the_readme_print_the_same_commands() -> None:
+    commands = block_after(SETUP_PAGE.read_text(encoding="utf-8"), RUN_MARKER)
+    assert any(c.startswith("jupyter execute ") for c in commands), commands
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in commands:
+        assert command in readme, f"README.md does not print {command!r}"
+    for page in (SETUP_PAGE.read_text(encoding="utf-8"), readme):
+        assert 'pip install ".[notebooks]"' in page and 'pip install ".[lab]"' in page
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cnnnotes built as a wheel from a copy of its sources and installed into a bare folder."""
@@ -85,7 +115,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         ROOT / "cnnnotes", src / "cnnnotes", ignore=shutil.ignore_patterns("__pycache__")
     )
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", *LICENCE_FILES):
         shutil.copy(ROOT / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(
@@ -110,41 +140,91 @@ def bare_env(site: Path) -> dict[str, str]:
     return env
 
 
-def test_the_wheel_carries_the_recorded_results(installed: Path) -> None:
-    recorded = sorted(p.name for p in (installed / "cnnnotes" / "recorded").iterdir())
-    assert recorded == sorted(p.name for p in (ROOT / "cnnnotes" / "recorded").iterdir())
+def package_files(top: Path) -> list[str]:
+    """Every file under ``top``/cnnnotes, as a relative path, without byte-code caches."""
+    return sorted(
+        p.relative_to(top).as_posix()
+        for p in (top / "cnnnotes").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
 
 
-def test_a_chapter_runs_alone_in_an_empty_folder(installed: Path, tmp_path: Path) -> None:
+def wheel_metadata(site: Path) -> tuple[Path, dict[str, list[str]]]:
+    """The installed wheel's ``.dist-info`` folder and its METADATA fields (all values)."""
+    (info,) = site.glob("cnnnotes-*.dist-info")
+    message = Parser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
+    fields: dict[str, list[str]] = {}
+    for key, value in message.items():
+        fields.setdefault(key, []).append(value)
+    return info, fields
+
+
+def test_the_wheel_carries_every_subpackage_and_the_recorded_results(installed: Path) -> None:
+    shipped = package_files(installed)
+    assert shipped == package_files(ROOT), "the wheel's files differ from the sources"
+    subpackages = {Path(p).parent.as_posix() for p in shipped if p.endswith("/__init__.py")}
+    assert {"cnnnotes/conv", "cnnnotes/training", "cnnnotes/oracle"} <= subpackages
+    recorded = [p for p in shipped if p.startswith("cnnnotes/training/recorded/")]
+    assert any(p.endswith(".pt") for p in recorded) and any(p.endswith(".json") for p in recorded)
+
+
+def test_the_wheel_declares_its_licences_and_extras(installed: Path) -> None:
+    info, fields = wheel_metadata(installed)
+    assert fields["License-Expression"] == ["MIT AND CC-BY-4.0"]
+    assert sorted(fields["License-File"]) == sorted(LICENCE_FILES)
+    for name in LICENCE_FILES:
+        assert (info / "licenses" / name).read_text(encoding="utf-8") == (ROOT / name).read_text(
+            encoding="utf-8"
+        )
+    assert (info / "licenses" / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    extras = set(fields["Provides-Extra"])
+    assert {"notebooks", "lab"} <= extras, extras
+    requires = fields["Requires-Dist"]
+    for extra, needed in (
+        ("notebooks", "nbclient"),
+        ("notebooks", "ipykernel"),
+        ("lab", "jupyterlab"),
+    ):
+        assert any(r.startswith(needed) and f'extra == "{extra}"' in r for r in requires), (
+            extra,
+            needed,
+        )
+
+
+def test_the_printed_command_runs_a_downloaded_chapter(installed: Path, tmp_path: Path) -> None:
+    """book/setup.md's command, run as printed in an empty folder holding only the chapter,
+    with cnnnotes from the wheel: it succeeds and prints what the stored run printed."""
     env = bare_env(installed)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     where = subprocess.run(
         [sys.executable, "-c", "import cnnnotes; print(cnnnotes.__file__)"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert where.stdout.strip().startswith(str(installed)), where.stdout
-    notebook = tmp_path / PORTABLE_CHAPTER.name
-    shutil.copy(PORTABLE_CHAPTER, notebook)
-    run = (
-        "import nbformat, sys; from nbclient import NotebookClient;"
-        "nb = nbformat.read(sys.argv[1], as_version=4);"
-        "NotebookClient(nb, timeout=600, kernel_name='python3').execute();"
-        "nbformat.write(nb, sys.argv[1])"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", run, str(notebook)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [notebook.name], "it wrote files here"
-    ran = json.loads(notebook.read_text(encoding="utf-8"))
-    stored = json.loads(PORTABLE_CHAPTER.read_text(encoding="utf-8"))
-    for got, want in zip(ran["cells"], stored["cells"], strict=True):
-        texts = [
-            [
-                "".join(o.get("text", ""))
-                for o in c.get("outputs", [])
-                if o["output_type"] == "stream"
+    commands = block_after(SETUP_PAGE.read_text(encoding="utf-8"), RUN_MARKER)
+    names = sorted({n for c in commands for n in re.findall(r"\b\d\d_\w+\.ipynb\b", c)})
+    assert names, f"the printed commands name no chapter: {commands}"
+    for name in names:
+        shutil.copy(ROOT / "book" / name, tmp_path / name)
+    for command in commands:
+        proc = subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{command}:\n{proc.stderr[-3000:]}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == names, "it wrote other files here"
+    for name in names:
+        ran = json.loads((tmp_path / name).read_text(encoding="utf-8"))
+        stored = json.loads((ROOT / "book" / name).read_text(encoding="utf-8"))
+        counts = [c["execution_count"] for c in ran["cells"] if c["cell_type"] == "code"]
+        assert counts == list(range(1, len(counts) + 1)), f"{name} was not run in place: {counts}"
+        for got, want in zip(ran["cells"], stored["cells"], strict=True):
+            texts = [
+                [
+                    "".join(o.get("text", ""))
+                    for o in c.get("outputs", [])
+                    if o["output_type"] == "stream"
+                ]
+                for c in (got, want)
             ]
-            for c in (got, want)
-        ]
-        assert texts[0] == texts[1], f"printed differently from the stored run: {texts}"
+            assert texts[0] == texts[1], f"printed differently from the stored run: {texts}"

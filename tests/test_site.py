@@ -161,3 +161,63 @@ def test_index_redirects_to_the_intro(site: str) -> None:
         page.wait_for_url("**/book/intro.html", timeout=10_000)
         title = page.inner_text("h1")
     assert title.startswith("CNN Notes")
+
+
+# ---------------------------------------------------------------- Korean terms and the footer
+
+KOREAN_TERM = "합성곱"  # convolution, in the glossary's table on the conventions page
+KOREAN_STACK = {"Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic"}
+
+MARK_KOREAN_CELL = """
+term => {
+  const cell = Array.from(document.querySelectorAll('article td'))
+    .find(el => el.textContent.trim() === term);
+  if (!cell) return null;
+  cell.setAttribute('data-korean-probe', '');
+  return {family: getComputedStyle(cell).fontFamily,
+          theme: getComputedStyle(document.documentElement)
+            .getPropertyValue('--pst-font-family-base-system')};
+}
+"""
+
+
+def font_families(stack: str) -> list[str]:
+    """The family names of a CSS font-family list, unquoted.
+
+    >>> font_families(' system-ui, "Noto Sans CJK KR" ,sans-serif')
+    ['system-ui', 'Noto Sans CJK KR', 'sans-serif']
+    """
+    return [name.strip().strip("\"'") for name in stack.split(",") if name.strip()]
+
+
+def test_korean_terms_render_with_a_korean_font(site: str) -> None:
+    """The glyphs of a Korean term come from a CJK font (not boxes), and the page's font stack
+    is the theme's own followed by the book's Korean-capable fonts (book/_static/cnnnotes.css)."""
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{site}/book/conventions.html", wait_until="load")
+        page.evaluate("() => document.fonts.ready.then(() => true)")
+        styles = page.evaluate(MARK_KOREAN_CELL, KOREAN_TERM)
+        assert styles, f"no table cell reads {KOREAN_TERM} on the conventions page"
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "[data-korean-probe]"})
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]
+    korean = [f for f in fonts if "CJK" in f["familyName"] or "KR" in f["familyName"]]
+    assert sum(f["glyphCount"] for f in korean) == len(KOREAN_TERM), (
+        f"{KOREAN_TERM} is drawn with {fonts}: install a CJK font (fonts-noto-cjk)"
+    )
+    stack, theme = font_families(styles["family"]), font_families(styles["theme"])
+    assert theme and stack[: len(theme)] == theme, f"the theme's fonts do not come first: {stack}"
+    assert set(stack[len(theme) :]) >= KOREAN_STACK, f"no Korean-capable fonts in {stack}"
+
+
+def test_the_footer_states_the_licences(book_build: Build) -> None:
+    assert book_build.returncode == 0, "the book did not build"
+    html = (book_build.html / "book" / "intro.html").read_text(encoding="utf-8")
+    start = html.index('class="extra_footer"')
+    footer = html[start : html.index("</div>", start)]
+    assert "CC BY 4.0" in footer and "creativecommons.org/licenses/by/4.0/" in footer
+    assert "MIT" in footer and "course notes" in footer

@@ -1,4 +1,4 @@
-"""cnnnotes.conv.sliding against real convolutions (PyTorch is the oracle)."""
+"""cnnnotes.conv.sliding against real convolutions (PyTorch is the oracle), and its pictures."""
 
 from __future__ import annotations
 
@@ -18,12 +18,8 @@ from torch import nn
 from cnnnotes.conv.shapes import conv_output_size
 from cnnnotes.conv.sliding import (
     MODES,
-    animate_sliding,
-    animation_html,
     coverage,
     covered_rows,
-    draw_coverage,
-    draw_placements,
     effective_kernel_size,
     padding_for,
     uncovered,
@@ -31,6 +27,7 @@ from cnnnotes.conv.sliding import (
 )
 from cnnnotes.oracle import agree
 from cnnnotes.oracle.cases import Case, Draw
+from cnnnotes.viz import animate_sliding, animation_html, draw_coverage, draw_placements
 
 SOME = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 
@@ -230,7 +227,7 @@ def test_padding_for_refuses_unknown_modes():
         padding_for("same", 0)
 
 
-# ---------------------------------------------------------------- pictures
+# ---------------------------------------------------------------- pictures (cnnnotes.viz)
 
 
 def test_drawings_return_figures():

@@ -82,6 +82,28 @@ def test_receptive_field_column_equals_receptive_field_steps():
     assert [r.receptive_field for r in rows] == [r for r, _ in receptive_field_steps(net)]
 
 
+def test_receptive_field_column_runs_the_recurrence_once_along_the_chain(monkeypatch):
+    """60 layers: the recurrence sees each layer once (linear), not every prefix (quadratic)."""
+    from cnnnotes.conv import shapes
+
+    seen: list[nn.Module] = []
+
+    def counting(layers):
+        layers = list(layers)
+        seen.extend(layers)
+        return receptive_field_steps(layers)
+
+    monkeypatch.setattr(shapes, "receptive_field_steps", counting)
+    pairs = [(nn.Conv2d(1, 1, 3, padding=1, stride=1 + i % 2), nn.ReLU()) for i in range(29)]
+    spatial = [layer for pair in pairs for layer in pair]
+    net = nn.Sequential(*spatial, nn.Flatten(), nn.Linear(4, 2))  # 14 halvings: 2×2 left
+    rows = layer_table(net, (1, 1, 2**15, 2**15))
+    assert len(rows) == 60
+    assert seen == [*spatial, net[58]]  # each layer once, none after the first it refuses
+    want = [r for r, _ in receptive_field_steps(spatial)]
+    assert [r.receptive_field for r in rows] == [*want, None, None]
+
+
 def test_batch_scales_macs_and_bytes_but_not_parameters():
     model = NotesCNN()
     one, many = layer_table(model, (1, 1, 28, 28)), layer_table(model, (64, 1, 28, 28))

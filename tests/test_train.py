@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from cnnnotes.training import augment, checkpoint, results
 from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.cli import parser as cli_parser
 from cnnnotes.training.cli import recipe_from
-from cnnnotes.training.loop import batches, evaluate, fit, predict
+from cnnnotes.training.loop import TrainConfig, batches, evaluate, fit, predict
 from cnnnotes.training.models import MODELS, NotesCNN, build_model
 from cnnnotes.training.recipes import RECIPES, Recipe, load_data
 
@@ -51,6 +52,9 @@ def tiny(n: int = 96, seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor],
     return (x, y), (x[:32], y[:32])
 
 
+TWO_EPOCHS = TrainConfig(epochs=2, batch_size=32)
+
+
 def test_fit_is_reproducible_and_uses_no_global_randomness() -> None:
     """Issue 11: the old test re-seeded the global RNG before each run, so it could not see
     dropout drawing from it. Here the two runs start from one initialisation but from
@@ -62,28 +66,28 @@ def test_fit_is_reproducible_and_uses_no_global_randomness() -> None:
         model = copy.deepcopy(start)
         torch.manual_seed(disturb)  # a different global state before each run
         before = torch.random.get_rng_state()
-        histories.append(fit(model, *tiny(), epochs=2, batch_size=32, seed=1, progress=False))
+        histories.append(fit(model, *tiny(), TWO_EPOCHS, seed=1, progress=False))
         assert torch.equal(torch.random.get_rng_state(), before), "fit changed the global RNG"
         weights.append(model.state_dict())
     assert histories[0].train_loss == histories[1].train_loss
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]), name
     model = copy.deepcopy(start)
-    other = fit(model, *tiny(), epochs=2, batch_size=32, seed=2, progress=False)
+    other = fit(model, *tiny(), TWO_EPOCHS, seed=2, progress=False)
     assert other.train_loss != histories[0].train_loss, "the seed must matter"
 
 
-def test_fit_rejects_a_zero_batch_size_before_dividing_by_it() -> None:
+def test_a_zero_batch_size_is_refused_before_dividing_by_it() -> None:
     """Issue 11: batch_size=0 raised ZeroDivisionError before the intended ValueError."""
     with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
-        fit(nn.Linear(784, 10), *tiny(), batch_size=0, progress=False)
+        TrainConfig(batch_size=0)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5])
-def test_fit_checks_max_batches(bad: object) -> None:
+def test_max_batches_is_checked(bad: object) -> None:
     """Issue 11: max_batches <= 0 was not checked (0 ran no batch, then failed)."""
     with pytest.raises(ValueError, match="max_batches must be an int >= 1"):
-        fit(nn.Linear(784, 10), *tiny(), max_batches=bad, progress=False)
+        TrainConfig(max_batches=bad)  # type: ignore[arg-type]
 
 
 def test_one_cycle_anneals_over_the_batches_actually_run(monkeypatch) -> None:
@@ -97,8 +101,8 @@ def test_one_cycle_anneals_over_the_batches_actually_run(monkeypatch) -> None:
 
     monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR", spy)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    fit(model, *tiny(), epochs=2, batch_size=8, max_batches=3, lr=0.01,
-        schedule="onecycle", progress=False)  # fmt: skip
+    config = TrainConfig(epochs=2, batch_size=8, max_batches=3, lr=0.01, schedule="onecycle")
+    fit(model, *tiny(), config, progress=False)
     (sched,) = made
     # 2 epochs x 3 batches: the cycle is planned over 6 steps and all 6 are taken (the
     # old code planned 2 x 12 full-epoch steps and stopped a quarter of the way up).
@@ -132,12 +136,14 @@ def test_evaluate_and_predict_restore_the_mode_when_the_model_fails(which: str) 
     ids=["onecycle", "augment", "channels_last", "weight_decay", "no_shuffle"],
 )
 def test_fit_options_train_and_are_reproducible(options: dict) -> None:
+    options = dict(options)
+    shift = options.pop("augment", None)  # fit's own argument; the rest are the config's
+    config = TrainConfig(epochs=2, batch_size=32, max_batches=2, **options)
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
         model = build_model("pool-first")
-        history = fit(model, *tiny(), epochs=2, batch_size=32, max_batches=2, progress=False,
-                      **options)  # fmt: skip
+        history = fit(model, *tiny(), config, augment=shift, progress=False)
         runs.append((history, model.state_dict()))
     (h0, w0), (h1, w1) = runs
     assert len(h0.train_loss) == 2 and all(math.isfinite(v) for v in h0.train_loss)
@@ -153,7 +159,7 @@ def test_fit_on_cuda_is_reproducible_and_restores_the_settings() -> None:
     for _ in range(2):
         torch.manual_seed(0)
         model = build_model("notes-dropout")
-        history = fit(model, *tiny(256), epochs=2, batch_size=32, device="cuda", progress=False)
+        history = fit(model, *tiny(256), TWO_EPOCHS, device="cuda", progress=False)
         runs.append((history.train_loss, {k: v.cpu() for k, v in model.state_dict().items()}))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
@@ -161,19 +167,60 @@ def test_fit_on_cuda_is_reproducible_and_restores_the_settings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"epochs": 0}, "epochs must be an int >= 1"),
-        ({"lr": 0.0}, "lr must be a number > 0"),
-        ({"schedule": "cosine"}, "schedule must be 'constant' or 'onecycle'"),
-        ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
-        ({"seed": -1}, "seed must be an int from 0"),
-        ({"shuffle": 1}, "shuffle must be True or False"),
+        ({"epochs": 0}, ValueError, "epochs must be an int >= 1"),
+        ({"epochs": 2.0}, TypeError, "epochs must be an int >= 1, got 2.0"),
+        ({"lr": 0.0}, ValueError, "lr must be a number > 0"),
+        ({"lr": "0.1"}, TypeError, "lr must be a number > 0"),
+        ({"batch_size": True}, TypeError, "batch_size must be an int >= 1"),
+        ({"schedule": "cosine"}, ValueError, "schedule must be 'constant' or 'onecycle'"),
+        ({"schedule": None}, TypeError, "schedule must be 'constant' or 'onecycle'"),
+        ({"weight_decay": -1e-4}, ValueError, "weight_decay must be a number >= 0"),
+        ({"shuffle": 1}, TypeError, "shuffle must be True or False"),
+        ({"channels_last": "yes"}, TypeError, "channels_last must be True or False"),
     ],
 )
-def test_fit_rejects_bad_arguments(small, kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        fit(nn.Linear(784, 10), *small, progress=False, **kwargs)
+def test_train_config_refuses_bad_values(kwargs: dict, error: type, match: str) -> None:
+    """A wrong type raises TypeError, a wrong value ValueError, when the config is made."""
+    with pytest.raises(error, match=match) as info:
+        TrainConfig(**kwargs)
+    assert error is TypeError or not isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((), {"seed": -1}, ValueError, "seed must be an int from 0"),
+        ((), {"seed": 1.0}, TypeError, "seed must be an int from 0"),
+        ((), {"progress": 1}, TypeError, "progress must be True or False"),
+        ((), {"augment": "flip"}, TypeError, "augment must be None or a function"),
+        (({"epochs": 1},), {}, TypeError, "config must be a TrainConfig, got dict"),
+    ],
+)
+def test_fit_checks_what_the_config_does_not(
+    small, args: tuple, kwargs: dict, error: type, match: str
+) -> None:
+    model = nn.Linear(784, 10)
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        fit(model, *small, *args, **{"progress": False, **kwargs})
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_fit_refuses_a_model_that_is_not_a_module(small) -> None:
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module, got str"):
+        fit("notes", *small, progress=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_recipe_trains_with_its_own_fields(name: str) -> None:
+    recipe, config = RECIPES[name], RECIPES[name].train_config()
+    for f in fields(TrainConfig):
+        expected = None if f.name == "max_batches" else getattr(recipe, f.name)
+        assert getattr(config, f.name) == expected, f.name
+    with pytest.raises(TypeError, match="shuffle must be True or False"):
+        recipe.with_(shuffle=1)  # checked by the recipe's TrainConfig
 
 
 def test_evaluate_matches_a_direct_computation(small) -> None:
@@ -196,7 +243,7 @@ def test_notes_loop_and_tensor_loop_train_identically(threads: None) -> None:
     train, test = load_data(normalize=False)
     torch.manual_seed(0)
     model = NotesCNN()
-    fit(model, train, test, epochs=1, shuffle=False, progress=False, max_batches=5)
+    fit(model, train, test, TrainConfig(epochs=1, shuffle=False, max_batches=5), progress=False)
     for name, tensor in reference.state_dict().items():
         assert torch.equal(tensor, model.state_dict()[name]), name
 
@@ -235,7 +282,7 @@ def test_augmentation_keeps_shape_and_is_seeded() -> None:
     assert all(
         torch.equal(f, i) or torch.equal(f, i.flip(-1)) for f, i in zip(flipped, x, strict=True)
     )
-    with pytest.raises(ValueError, match="std must be > 0"):
+    with pytest.raises(ValueError, match="std must be a number > 0"):
         augment.normalize(x, 0.0, 0.0)
 
 
@@ -280,8 +327,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     ("args", "message"),
     [
         (["--model", "resnet"], "invalid choice: 'resnet'"),
-        (["--epochs", "0"], "expected a whole number >= 1, got '0'"),
-        (["--lr", "-1"], "expected a finite number > 0"),
+        (["--epochs", "0"], "--epochs: must be an int >= 1, got 0"),
+        (["--lr", "-1"], "--lr: must be a number > 0"),
         (["--recipe", "nope"], "invalid choice: 'nope'"),
     ],
 )

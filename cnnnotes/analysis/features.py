@@ -16,7 +16,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnnotes._validate import nonnegative_int, positive_int
+from cnnnotes._validate import (
+    boolean,
+    instance,
+    nonnegative_int,
+    positive_int,
+    require,
+    require_type,
+    tensor,
+)
 
 __all__ = [
     "class_means", "dc_share", "feature_maps", "mean_activations", "nearest_mean_accuracy",
@@ -24,14 +32,9 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _what(obj: object) -> str:
-    return f"{obj.dtype} {tuple(obj.shape)}" if isinstance(obj, Tensor) else type(obj).__name__
-
-
 def _images(x: object) -> Tensor:
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a float tensor batch, e.g. (N, C, H, W), got {_what(x)}")
-    return x
+    """``x`` if it is a floating-point batch (its first dim indexes images)."""
+    return tensor(x, "x", shape="(N, ...), e.g. (N, C, H, W)", floating=True)
 
 
 def feature_maps(model: nn.Module, x: Tensor, layer_names: Sequence[str]) -> dict[str, Tensor]:
@@ -56,23 +59,22 @@ def feature_maps(model: nn.Module, x: Tensor, layer_names: Sequence[str]) -> dic
     ...
     ValueError: unknown layer name 'fc'; this model has '0', '1', '2'
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    instance(model, "model", nn.Module, "a torch.nn.Module")
     x = _images(x)
-    if isinstance(layer_names, str) or not isinstance(layer_names, Sequence):
-        raise TypeError(
-            f"layer_names must be a list of module names such as ['conv1'], got {layer_names!r}"
-        )
+    require_type(
+        isinstance(layer_names, Sequence) and not isinstance(layer_names, str),
+        f"layer_names must be a list of module names such as ['conv1'], got {layer_names!r}",
+    )
     names = list(layer_names)
-    if not names:
-        raise ValueError("layer_names is empty; give at least one module name")
+    require(len(names) > 0, "layer_names is empty; give at least one module name")
     modules = dict(model.named_modules())
     available = ", ".join(repr(n) for n in modules if n)
     for name in names:
-        if not isinstance(name, str) or not name or name not in modules:
-            raise ValueError(f"unknown layer name {name!r}; this model has {available}")
-        if names.count(name) > 1:
-            raise ValueError(f"layer_names repeats {name!r}: {names}")
+        require(
+            isinstance(name, str) and name != "" and name in modules,
+            f"unknown layer name {name!r}; this model has {available}",
+        )
+        require(names.count(name) == 1, f"layer_names repeats {name!r}: {names}")
     outputs: dict[str, list[object]] = {name: [] for name in names}
 
     def recorder(name: str):  # a hook gets (module, inputs, output)
@@ -86,13 +88,15 @@ def feature_maps(model: nn.Module, x: Tensor, layer_names: Sequence[str]) -> dic
         for handle in handles:
             handle.remove()
     for name, outs in outputs.items():
-        if len(outs) != 1:
-            raise ValueError(
-                f"layer {name!r} ran {len(outs)} times in one forward pass, so it has no single "
-                "output; hook the layer before it and apply this one yourself"
-            )
-        if not isinstance(outs[0], Tensor):
-            raise TypeError(f"layer {name!r} returned {type(outs[0]).__name__}, not a Tensor")
+        require(
+            len(outs) == 1,
+            f"layer {name!r} ran {len(outs)} times in one forward pass, so it has no single "
+            "output; hook the layer before it and apply this one yourself",
+        )
+        require_type(
+            isinstance(outs[0], Tensor),
+            f"layer {name!r} returned {type(outs[0]).__name__}, not a Tensor",
+        )
     return {name: outs[0].detach() for name, outs in outputs.items()}
 
 
@@ -110,12 +114,12 @@ def mean_activations(
             [2.0000]])
     """
     x = _images(x)
+    boolean(relu, "relu")
     positive_int(batch_size, "batch_size")
     parts = []
     for start in range(0, len(x), batch_size):
         out = feature_maps(model, x[start : start + batch_size], [layer])[layer]
-        if out.ndim < 2:
-            raise ValueError(f"layer {layer!r} gives shape {tuple(out.shape)}, no channel axis")
+        require(out.ndim >= 2, f"layer {layer!r} gives shape {tuple(out.shape)}, no channel axis")
         act = out.clamp(min=0) if relu else out
         parts.append(act.reshape(*act.shape[:2], -1).mean(dim=2))
     return torch.cat(parts)
@@ -146,13 +150,18 @@ def top_activating(
     """
     single = not isinstance(channel, Sequence)
     channels = [channel] if single else list(channel)
+    n = len(_images(x))
     positive_int(k, "k")
     channels = [nonnegative_int(c, "channel") for c in channels]
-    if not channels or k > len(_images(x)):
-        raise ValueError(f"need at least one channel and k <= {len(x)} images, got k = {k}")
+    require(
+        len(channels) > 0 and k <= n,
+        f"need at least one channel and k <= {n} images, got k = {k}",
+    )
     scores = mean_activations(model, x, layer, relu=relu, batch_size=batch_size)
-    if max(channels) >= scores.shape[1]:
-        raise ValueError(f"channel must be < {scores.shape[1]} for {layer!r}, got {max(channels)}")
+    require(
+        max(channels) < scores.shape[1],
+        f"channel must be < {scores.shape[1]} for {layer!r}, got {max(channels)}",
+    )
     chosen = scores[:, channels].T  # (channels, N)
     order = torch.sort(chosen, dim=1, descending=True, stable=True).indices[:, :k]
     top = torch.gather(chosen, 1, order)
@@ -170,8 +179,11 @@ def dc_share(filters: Tensor) -> Tensor:
     >>> dc_share(torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [2.0, 0.0, 0.0]]))
     tensor([1.0000, 0.0000, 0.3333])
     """
-    if not isinstance(filters, Tensor) or not filters.is_floating_point() or filters.ndim < 2:
-        raise TypeError(f"filters must be a float tensor (out, in, kh, kw), got {_what(filters)}")
+    tensor(filters, "filters", shape="(out, in, kh, kw)", floating=True)
+    require(
+        filters.ndim >= 2,
+        f"filters must have shape (out, ...), e.g. (out, in, kh, kw), got {tuple(filters.shape)}",
+    )
     w = filters.detach().reshape(len(filters), -1)
     energy = (w * w).sum(dim=1)
     dc = w.sum(dim=1) ** 2 / w.shape[1]
@@ -179,12 +191,14 @@ def dc_share(filters: Tensor) -> Tensor:
 
 
 def _features(f: object, y: object) -> tuple[Tensor, Tensor]:
-    if not isinstance(f, Tensor) or not f.is_floating_point() or f.ndim != 2:
-        raise TypeError(f"features must be a 2-D float tensor (samples, features), got {_what(f)}")
-    if not isinstance(y, Tensor) or y.dtype != torch.int64 or y.ndim != 1:
-        raise TypeError("labels must be a 1-D torch.int64 tensor of class indices")
-    if len(y) != len(f) or len(y) == 0 or int(y.min()) < 0:
-        raise ValueError(f"{len(f)} feature rows but {len(y)} labels (non-empty, >= 0 needed)")
+    """Check a ``(samples, features)`` float tensor and one int64 class label per sample."""
+    tensor(f, "features", shape="(samples, features)", ndims=(2,), floating=True)
+    tensor(y, "labels", shape="(samples,)", ndims=(1,), integers="class labels")
+    require_type(y.dtype == torch.int64, f"labels must be torch.int64, got {y.dtype}")
+    require(
+        len(y) == len(f) and len(y) > 0 and int(y.min()) >= 0,
+        f"{len(f)} feature rows but {len(y)} labels (non-empty, >= 0 needed)",
+    )
     return f.detach(), y
 
 
@@ -197,9 +211,8 @@ def class_means(features: Tensor, labels: Tensor) -> Tensor:
     """
     f, y = _features(features, labels)
     counts = torch.bincount(y)
-    if bool((counts == 0).any()):
-        missing = torch.nonzero(counts == 0)[:, 0].tolist()
-        raise ValueError(f"classes {missing} have no samples, so they have no mean")
+    missing = torch.nonzero(counts == 0)[:, 0].tolist()
+    require(not missing, f"classes {missing} have no samples, so they have no mean")
     sums = torch.zeros(len(counts), f.shape[1], dtype=f.dtype).index_add_(0, y, f)
     return sums / counts[:, None].to(f.dtype)
 
@@ -219,8 +232,9 @@ def scatter_ratio(features: Tensor, labels: Tensor) -> float:
     within = ((f - means[y]) ** 2).sum(dim=1).mean()
     centred = means - f.mean(dim=0)
     between = (torch.bincount(y).to(f.dtype) * (centred**2).sum(dim=1)).sum() / len(f)
-    if within == 0:
-        raise ValueError("every class is a single point (within-class scatter 0): ratio undefined")
+    require(
+        bool(within != 0), "every class is a single point (within-class scatter 0): ratio undefined"
+    )
     return float(between / within)
 
 
@@ -235,12 +249,15 @@ def nearest_mean_accuracy(features: Tensor, labels: Tensor, means: Tensor) -> fl
     0.6666666666666666
     """
     f, y = _features(features, labels)
-    if not isinstance(means, Tensor) or means.ndim != 2 or means.shape[1] != f.shape[1]:
-        raise ValueError(f"means must have shape (classes, {f.shape[1]}), got {_what(means)}")
-    if not means.is_floating_point():
-        raise TypeError(f"means must be a floating-point tensor, got {means.dtype}")
-    if int(y.max()) >= len(means):
-        raise ValueError(f"labels go up to {int(y.max())} but there are {len(means)} means")
+    tensor(means, "means", shape=f"(classes, {f.shape[1]})", floating=True)
+    require(
+        means.ndim == 2 and means.shape[1] == f.shape[1],
+        f"means must have shape (classes, {f.shape[1]}), got {tuple(means.shape)}",
+    )
+    require(
+        int(y.max()) < len(means),
+        f"labels go up to {int(y.max())} but there are {len(means)} means",
+    )
     diff = f.to(means.dtype)[:, None, :] - means[None, :, :]
     dist = (diff * diff).sum(dim=2)  # squared distances, exact (cdist may use a matmul shortcut)
     return float((dist.argmin(dim=1) == y).double().mean())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from cnnnotes._validate import integer, positive_int
+from cnnnotes._validate import boolean, integer, positive_int, require, require_type, tensor
 
 __all__ = [
     "accuracy",
@@ -24,37 +24,31 @@ __all__ = [
     "top_k_accuracy",
 ]
 
-_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
 
 def _labels(value: object, name: str, num_classes: int) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of class labels, got {type(value).__name__}"
-        )
-    if value.dtype not in _INT_DTYPES:
-        raise TypeError(f"{name} must hold integer class labels, got dtype {value.dtype}")
-    if value.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one label per example), got shape {tuple(value.shape)}"
-        )
-    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_classes):
-        bad = int(value.min()) if int(value.min()) < 0 else int(value.max())
-        raise ValueError(f"{name} holds the label {bad}; labels must be in 0..{num_classes - 1}")
+    """``value`` as int64 class labels in ``0 .. num_classes − 1``, one per example."""
+    tensor(value, name, shape="(N,)", integers="class labels")
+    require(
+        value.ndim == 1,
+        f"{name} must be 1-D (one label per example), got shape {tuple(value.shape)}",
+    )
+    low, high = (int(value.min()), int(value.max())) if value.numel() else (0, 0)
+    require(
+        low >= 0 and high < num_classes,
+        f"{name} holds the label {low if low < 0 else high}; "
+        f"labels must be in 0..{num_classes - 1}",
+    )
     return value.detach().to("cpu", torch.int64)
 
 
 def _matrix(cm: object) -> torch.Tensor:
-    if not isinstance(cm, torch.Tensor):
-        raise TypeError(f"cm must be a torch.Tensor confusion matrix, got {type(cm).__name__}")
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-        raise ValueError(
-            f"cm must be a square (K, K) matrix with K >= 1, got shape {tuple(cm.shape)}"
-        )
-    if cm.dtype not in _INT_DTYPES:
-        raise TypeError(f"cm must hold integer counts, got dtype {cm.dtype}")
-    if cm.numel() and int(cm.min()) < 0:
-        raise ValueError("cm must hold counts >= 0, got a negative entry")
+    """``cm`` as an int64 ``(K, K)`` matrix of counts."""
+    tensor(cm, "cm", shape="(K, K)", integers="counts")
+    require(
+        cm.ndim == 2 and cm.shape[0] == cm.shape[1] and cm.shape[0] > 0,
+        f"cm must be a square (K, K) matrix with K >= 1, got shape {tuple(cm.shape)}",
+    )
+    require(int(cm.min()) >= 0, "cm must hold counts >= 0, got a negative entry")
     return cm.detach().to("cpu", torch.int64)
 
 
@@ -71,8 +65,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
     """
     k = positive_int(num_classes, "num_classes")
     t, p = _labels(y_true, "y_true", k), _labels(y_pred, "y_pred", k)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.numel()} labels but y_pred has {p.numel()}")
+    require(t.shape == p.shape, f"y_true has {t.numel()} labels but y_pred has {p.numel()}")
     # Each (true, predicted) pair gets its own bin t * K + p; count the bins, fold to (K, K).
     return torch.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
@@ -138,7 +131,7 @@ def most_confused_pairs(
     m = _matrix(cm)
     k = positive_int(k, "k")
     n = m.shape[0]
-    if symmetric:
+    if boolean(symmetric, "symmetric"):
         pairs = [(a, b, int(m[a, b] + m[b, a])) for a in range(n) for b in range(a + 1, n)]
     else:
         pairs = [(a, b, int(m[a, b])) for a in range(n) for b in range(n) if a != b]
@@ -155,15 +148,20 @@ def top_k_accuracy(scores: torch.Tensor, y_true: torch.Tensor, k: int) -> float:
     >>> top_k_accuracy(torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]), torch.tensor([1, 1]), 2)
     1.0
     """
-    if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or scores.shape[1] == 0:
-        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"scores must be an (N, K) tensor with K >= 1, got {got}")
+    tensor(scores, "scores", shape="(N, K)")
+    require(
+        scores.ndim == 2 and scores.shape[1] > 0,
+        f"scores must be an (N, K) tensor with K >= 1, got {tuple(scores.shape)}",
+    )
     k = positive_int(k, "k")
-    if k > scores.shape[1]:
-        raise ValueError(f"k must be at most the number of classes {scores.shape[1]}, got {k}")
+    require(
+        k <= scores.shape[1], f"k must be at most the number of classes {scores.shape[1]}, got {k}"
+    )
     t = _labels(y_true, "y_true", scores.shape[1])
-    if t.numel() != scores.shape[0]:
-        raise ValueError(f"scores has {scores.shape[0]} rows but y_true has {t.numel()} labels")
+    require(
+        t.numel() == scores.shape[0],
+        f"scores has {scores.shape[0]} rows but y_true has {t.numel()} labels",
+    )
     if t.numel() == 0:
         return float("nan")
     top = scores.detach().cpu().topk(k, dim=1).indices
@@ -181,8 +179,13 @@ def format_confusion(cm: torch.Tensor, names: Sequence[str], width: int = 6) -> 
     dog              0     4
     """
     m = _matrix(cm)
-    if len(names) != m.shape[0]:
-        raise ValueError(f"got {len(names)} names for a {m.shape[0]}x{m.shape[0]} matrix")
+    require_type(
+        isinstance(names, Sequence) and not isinstance(names, str),
+        f"names must be a list of class names, got {type(names).__name__}",
+    )
+    require(
+        len(names) == m.shape[0], f"got {len(names)} names for a {m.shape[0]}x{m.shape[0]} matrix"
+    )
     integer(width, "width", 2)
     corner = "true \\ pred"
     first = max(len(corner), *(len(str(n)) for n in names)) + 1

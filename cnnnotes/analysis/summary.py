@@ -74,27 +74,33 @@ def _nchw(shape: Shape, where: str, channels: int | None = None) -> Shape:
 
 def _step(m: nn.Module, shape: Shape, where: str) -> tuple[Shape, int, int]:
     """``(output shape, parameters, MACs)`` of one layer, from the formulas."""
-    if isinstance(m, nn.Conv2d):
+    if isinstance(m, nn.Conv2d):  # each filter sees D/groups channels at each output cell
         n, c, h, w = _nchw(shape, where, m.in_channels)
-        k, (sh, sw), (dh, dw), pad = m.kernel_size, m.stride, m.dilation, m.padding
-        ph, pw = (0, 0) if pad in ("same", "valid") else _two(pad)  # "same": stride 1, size kept
-        oh = h if pad == "same" else shapes.conv_output_size(h, k[0], sh, ph, dh)
-        ow = w if pad == "same" else shapes.conv_output_size(w, k[1], sw, pw, dw)
-        d = c // m.groups  # each filter sees D/groups channels
+        k = m.kernel_size
+        sh, sw = m.stride
+        dh, dw = m.dilation
+        ph, pw = (0, 0) if m.padding in ("same", "valid") else _two(m.padding)
+        same = m.padding == "same"  # stride 1, size kept
+        oh = h if same else shapes.conv_output_size(h, k[0], sh, ph, dh)
+        ow = w if same else shapes.conv_output_size(w, k[1], sw, pw, dw)
+        d = c // m.groups
         params = shapes.conv_param_count(d, m.out_channels, k, bias=m.bias is not None)
         macs = n * shapes.conv_macs(d, m.out_channels, k, oh, ow)
         return (n, m.out_channels, oh, ow), params, macs
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         n, c, h, w = _nchw(shape, where)
-        (kh, kw), (sh, sw), (ph, pw) = _two(m.kernel_size), _two(m.stride), _two(m.padding)
+        kh, kw = _two(m.kernel_size)
+        sh, sw = _two(m.stride)
+        ph, pw = _two(m.padding)
         dh, dw = _two(getattr(m, "dilation", 1))
         oh = shapes.pool_output_size(h, kh, sh, ph, dh, m.ceil_mode)
-        return (n, c, oh, shapes.pool_output_size(w, kw, sw, pw, dw, m.ceil_mode)), 0, 0
-    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        ow = shapes.pool_output_size(w, kw, sw, pw, dw, m.ceil_mode)
+        return (n, c, oh, ow), 0, 0
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):  # None keeps that side
         n, c, h, w = _nchw(shape, where)
         oh, ow = _two(m.output_size)
         return (n, c, h if oh is None else oh, w if ow is None else ow), 0, 0
-    if isinstance(m, nn.Linear):
+    if isinstance(m, nn.Linear):  # one MAC per weight per row
         if shape[-1] != m.in_features:
             hint = "flatten with nn.Flatten or pass the chain as an nn.Sequential"
             raise ValueError(f"{where} expects {m.in_features} features, got {shape} ({hint})")
@@ -117,6 +123,27 @@ def _step(m: nn.Module, shape: Shape, where: str) -> tuple[Shape, int, int]:
     )
 
 
+def _receptive_fields(layers: Sequence[nn.Module]) -> list[int | None]:
+    """The receptive field after each layer, the recurrence run once along the chain.
+
+    Alone, a layer has the field ``k_eff = d(k−1)+1`` and the jump ``s`` (its stride); after
+    it the chain's field grows by ``(k_eff − 1)·j`` and its jump ``j`` becomes ``j·s``.
+    ``None`` from the first layer :func:`~cnnnotes.conv.shapes.receptive_field_steps` refuses
+    (Flatten, Linear, adaptive pooling, a non-square kernel) on: no longer a map of the input.
+    """
+    fields: list[int | None] = []
+    r = j = 1
+    for layer in layers:
+        try:
+            ((k_eff, s),) = shapes.receptive_field_steps([layer])  # the layer alone
+        except (TypeError, ValueError):
+            break
+        r += (k_eff - 1) * j
+        j *= s
+        fields.append(r)
+    return fields + [None] * (len(layers) - len(fields))
+
+
 def _leaves(model: nn.Module) -> dict[nn.Module, str]:
     return {m: n or type(m).__name__ for n, m in model.named_modules() if not any(m.children())}
 
@@ -130,9 +157,12 @@ def forward_order(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[st
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape, probe = _shape(input_shape), copy.deepcopy(model).to("meta").eval()
+    shape = _shape(input_shape)
+    probe = copy.deepcopy(model).to("meta").eval()
     pairs = zip(probe.named_modules(), model.named_modules(), strict=True)
-    real, names, calls = {c: m for (_, c), (_, m) in pairs}, _leaves(model), []
+    real = {copied: m for (_, copied), (_, m) in pairs}
+    names = _leaves(model)
+    calls: list[nn.Module] = []
     for leaf in _leaves(probe):  # the probe is thrown away, so its hooks need no removing
         leaf.register_forward_pre_hook(lambda c, _: calls.append(real[c]))
     dtype = next(model.parameters(), torch.zeros(())).dtype
@@ -159,13 +189,12 @@ def layer_table(
     """
     shape = _shape(input_shape)
     positive_int(bytes_per_element, "bytes_per_element")
-    pairs, seen, rows, rf = forward_order(model, shape), set(), [], 1
-    for i, (name, m) in enumerate(pairs):
+    pairs = forward_order(model, shape)
+    fields = _receptive_fields([m for _, m in pairs])
+    seen: set[int] = set()
+    rows: list[LayerRow] = []
+    for i, ((name, m), rf) in enumerate(zip(pairs, fields, strict=True)):
         out, params, macs = _step(m, shape, f"layer {i} '{name}' ({type(m).__name__})")
-        try:  # the receptive field ends at Flatten, Linear, adaptive pooling, non-square kernels
-            rf = rf and shapes.receptive_field_steps([p for _, p in pairs[: i + 1]])[-1][0]
-        except (TypeError, ValueError):
-            rf = None
         params = 0 if id(m) in seen else params  # a reused module's parameters count once
         seen.add(id(m))
         nbytes = math.prod(out) * bytes_per_element
@@ -188,7 +217,10 @@ def check_layer_table(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape, names, calls, seen = _shape(input_shape), _leaves(model), [], set()
+    shape = _shape(input_shape)
+    names = _leaves(model)
+    calls: list[tuple[str, Shape, Shape, int, int]] = []
+    seen: set[nn.Module] = set()
 
     def record(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
         params = 0 if m in seen else sum(p.numel() for p in m.parameters())
@@ -196,7 +228,8 @@ def check_layer_table(
         nbytes = out.numel() * out.element_size()
         calls.append((names[m], tuple(args[0].shape), tuple(out.shape), params, nbytes))
 
-    first, was_training = next(model.parameters(), torch.zeros(())), model.training
+    first = next(model.parameters(), torch.zeros(()))
+    was_training = model.training
     hooks = [m.register_forward_hook(record) for m in names]
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -210,7 +243,8 @@ def check_layer_table(
         ours = (row.name, row.in_shape, row.out_shape, row.params, row.activation_bytes)
         if ours != real:
             problems.append(f"row {i}: table (name, in, out, params, bytes) {ours}, model {real}")
-    params, macs = sum(r.params for r in rows), sum(r.macs for r in rows)
+    params = sum(r.params for r in rows)
+    macs = sum(r.macs for r in rows)
     if params != sum(p.numel() for p in model.parameters()):
         problems.append(f"the table counts {params:,} parameters, the model another number")
     if 2 * macs != counter.get_total_flops():

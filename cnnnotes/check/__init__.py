@@ -8,12 +8,12 @@ if the learner's function raises, the message says so, with the case.
 
 from cnnnotes.check.backprop import (
     check_conv2d_backward,
-    check_conv_transpose_size,
     check_cross_entropy_grad,
     check_max_pool_backward,
 )
 from cnnnotes.check.core import check_answer, compare
 from cnnnotes.check.sizes import (
+    check_conv_transpose_size,
     check_output_size,
     check_param_count,
     check_pool_size,

@@ -8,6 +8,7 @@ from numbers import Real
 
 import torch
 
+from cnnnotes._validate import number
 from cnnnotes.oracle import Refused, agree
 from cnnnotes.report import verdict
 
@@ -43,8 +44,7 @@ def check_answer(value: object, expected: object, name: str = "answer", *, tol: 
     >>> check_answer([6, 14], (6, 28, 28), "shape")
     'Not yet: shape = (6, 14), expected (6, 28, 28).'
     """
-    if not (isinstance(tol, Real) and not isinstance(tol, bool) and tol >= 0):
-        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    tol = number(tol, "tol", at_least=0)
     if isinstance(expected, (tuple, list, torch.Size)):
         want = tuple(as_number(e) for e in expected)
         got = tuple(as_number(v) for v in value) if _is_sequence(value) else as_number(value)
@@ -120,13 +120,17 @@ def check_scalars(
     """:func:`~cnnnotes.oracle.agree` ``fn`` with ``oracle`` on each case; the first
     mismatch (naming the classic mistake that explains it, if one does) or the all-clear."""
     result = agree(
-        fn, oracle, (dict(zip(names, args, strict=True)) for args in cases),
+        fn,
+        oracle,
+        (dict(zip(names, args, strict=True)) for args in cases),
         same=lambda got, expected: same_number(got, expected),
-    )  # fmt: skip
+    )
     if result.ok:
         return f"All {result.cases:,} cases match PyTorch."
     args = tuple(result.first.case.values())
-    call, got, expected = _call_text(fn, names, args), result.first.ours, result.first.reference
+    call = _call_text(fn, names, args)
+    got = result.first.ours
+    expected = result.first.reference
     if isinstance(got, Refused):
         error = f"{type(got.error).__name__}: {got.error}"
         return f"Your function raised {error} for {call}; PyTorch gives {expected}."
@@ -148,10 +152,12 @@ def check_tensors(
     result = agree(
         lambda i, *args: fn(*args),
         lambda i, *args: items[i][2],
-        ({"case": i, **{f"arg{j}": a for j, a in enumerate(args)}}
-         for i, (_, args, *_) in enumerate(items)),
+        (
+            {"case": i, **{f"arg{j}": a for j, a in enumerate(args)}}
+            for i, (_, args, *_) in enumerate(items)
+        ),
         same=lambda got, expected: _tensor_mismatch(got, expected, what) is None,
-    )  # fmt: skip
+    )
     if result.ok:
         return f"All {result.cases} cases match {what}."
     case, args, expected, *hints = items[result.first.case["case"]]

@@ -1,4 +1,9 @@
-"""Self-checks for size, parameter-count and receptive-field functions, against real layers."""
+"""Self-checks for sizes and counts, against real layers.
+
+Output sizes of a convolution, a pool and a transposed convolution, parameter counts, receptive
+fields. A mismatch that a classic slip explains (ceil for floor, a forgotten ``output_padding``,
+…) is named in the message.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from torch import nn
 
-from cnnnotes.check.core import check_scalars
+from cnnnotes.check.core import check_scalars, same_number
 from cnnnotes.oracle.sweep import empirical_receptive_field, torch_output_size
 
 SIZE_MISTAKES = {
@@ -109,3 +114,61 @@ def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
     ]
     msg = check_scalars(fn, ("layers",), ((s,) for s in stacks), empirical_receptive_field)
     return msg.replace("PyTorch gives", "the measured receptive field is")
+
+
+TRANSPOSE_MISTAKES: tuple[tuple[str, Callable[[int, int, int, int, int], int]], ...] = (
+    ("forgot output_padding", lambda n, k, s, p, op: (n - 1) * s - 2 * p + k),
+    ("added 2·padding instead of subtracting it",
+     lambda n, k, s, p, op: (n - 1) * s + 2 * p + k + op),
+    ("used size·stride instead of (size − 1)·stride",
+     lambda n, k, s, p, op: n * s - 2 * p + k + op),
+    ("computed a Conv2d's output size (the map the other way)",
+     lambda n, k, s, p, op: (n + 2 * p - k) // s + 1),
+    ("used ceil instead of floor in a Conv2d's size (and a transposed convolution "
+     "needs no rounding at all)", lambda n, k, s, p, op: -(-(n + 2 * p - k) // s) + 1),
+)  # fmt: skip
+"""Classic wrong formulas for the output size of a transposed convolution."""
+
+
+def check_conv_transpose_size(fn: Callable[[int, int, int, int, int], int]) -> str:
+    """Check ``fn(size, kernel_size, stride, padding, output_padding)`` (an int).
+
+    The expected sizes come from real ``nn.ConvTranspose2d`` layers, on every case
+    PyTorch accepts (output_padding < stride, output size >= 1).
+
+    >>> check_conv_transpose_size(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k + op)
+    'All 1,311 cases match PyTorch.'
+    >>> check_conv_transpose_size(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k)[-40:]
+    'It looks like you forgot output_padding.'
+    """
+
+    @functools.cache
+    def layer(k: int, s: int, p: int, op: int) -> nn.Module:
+        return nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (op, 0), bias=False)
+
+    def oracle(n: int, k: int, s: int, p: int, op: int) -> int | None:
+        return torch_output_size(layer(k, s, p, op), n)
+
+    every = [
+        (n, k, s, p, op)
+        for s in (1, 2, 3)
+        for op in range(s)
+        for p in (0, 1, 2)
+        for k in (3, 2, 4, 1, 5)
+        for n in (*range(4, 16), 1, 2, 3)
+        if (n - 1) * s - 2 * p + k + op >= 1
+    ]
+    names = ("size", "kernel_size", "stride", "padding", "output_padding")
+    msg = check_scalars(fn, names, iter(every), oracle)
+    if msg.startswith("Mismatch"):
+        for mistake, formula in TRANSPOSE_MISTAKES:
+            if all(same_number(_safe(fn, c), formula(*c)) for c in every):
+                return f"{msg} It looks like you {mistake}."
+    return msg
+
+
+def _safe(fn: Callable, args: tuple) -> object:
+    try:
+        return fn(*args)
+    except Exception:  # the learner's code may raise anything
+        return None

@@ -100,12 +100,14 @@ def check_train_loop(fn: Callable, *, seed: int = 0) -> str:
         per_batch = _run(_batch_losses, seed)[0]
         sizes = torch.tensor(BATCH_SIZES, dtype=torch.float64)
         total = float((torch.tensor(per_batch, dtype=torch.float64) * sizes).sum())
+        mean_of_means = sum(per_batch) / len(per_batch)
         mistakes = {
-            "averaged the batch means; weight each batch by its size (the last is smaller)":
-                sum(per_batch) / len(per_batch),
+            "averaged the batch means; weight each batch by its size (the last is smaller)": (
+                mean_of_means
+            ),
             "forgot to divide the summed loss by the number of examples": total,
             "returned the loss of the last batch only": per_batch[-1],
-        }  # fmt: skip
+        }
         for mistake, value in mistakes.items():
             if not verdict(torch.tensor(float(got)), torch.tensor(value)).startswith("DIFF"):
                 return f"{msg} It looks like you {mistake}."

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from cnnnotes._validate import check_pool_padding, int_pair, window_count
+from cnnnotes._validate import int_pair, tensor
+from cnnnotes.conv.shapes import check_pool_padding, window_count
 
 Pair = int | tuple[int, int]
 
 
 def float_tensor(t: object, name: str, shape: str, ndims: tuple[int, ...]) -> Tensor:
     """Check that ``t`` is a floating-point tensor with one of the allowed ndims."""
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating-point tensor (e.g. torch.float32), got {t.dtype}; "
-            "convert it with .float()"
-        )
-    if t.ndim not in ndims:
-        raise ValueError(f"{name} must have shape {shape}, got {t.ndim} dims {tuple(t.shape)}")
-    return t
+    return tensor(t, name, shape=shape, ndims=ndims, floating=True)
 
 
 def batched(x: object) -> tuple[Tensor, bool]:
@@ -104,6 +96,21 @@ def conv_args(
         if b.dtype != x4.dtype:
             raise TypeError(f"bias dtype {b.dtype} must match x dtype {x4.dtype}")
     return x4, unbatched, w
+
+
+def checked_conv_args(
+    x: object, weight: object, bias: object, stride: Pair, padding: Pair, dilation: Pair
+) -> tuple[Tensor, bool, Tensor, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """:func:`conv_args`, then stride, padding and dilation as ``(h, w)`` pairs of ints.
+
+    Raises unless the dilated kernel fits the padded input (at least one output cell).
+    """
+    x4, unbatched, w = conv_args(x, weight, bias)
+    s, p = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
+    d = int_pair(dilation, "dilation", 1)
+    window_count(x4.shape[2], w.shape[2], s[0], p[0], d[0], where=" (height)")
+    window_count(x4.shape[3], w.shape[3], s[1], p[1], d[1], where=" (width)")
+    return x4, unbatched, w, s, p, d
 
 
 def finish(out: Tensor, bias: Tensor | None, unbatched: bool) -> Tensor:

@@ -1,6 +1,6 @@
 """Backward passes of convolution and pooling from scratch, and the transposed convolution.
 
-Every forward op here reads its input through sliding *windows* (``ops.windows``:
+Every forward op here reads its input through sliding *windows* (``_windows.windows``:
 shape ``(N, C, out_h, out_w, kh, kw)``). Its backward pass therefore sends each
 output's gradient back through the same windows: every window adds its share to
 the input pixels it read, and where windows overlap the shares add up. That one
@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cnnnotes._validate import int_pair
+from cnnnotes._validate import int_pair, require, require_type
 from cnnnotes.conv._windows import conv_args, finish, float_tensor, pool_windows, windows
 from cnnnotes.conv.shapes import conv_transpose_output_size
 
@@ -69,19 +69,22 @@ def _grad_out(grad_out: object, shape: tuple[int, ...], unbatched: bool, dtype: 
     """Check that ``grad_out`` has exactly the forward output's shape; return it as 4-D."""
     want = shape[1:] if unbatched else shape
     g = float_tensor(grad_out, "grad_out", f"{want} (the forward output's shape)", (3, 4))
-    if tuple(g.shape) != tuple(want):
-        raise ValueError(
-            f"grad_out must have the forward output's shape {tuple(want)}, got {tuple(g.shape)}"
-        )
-    if g.dtype != dtype:
-        raise TypeError(f"grad_out dtype {g.dtype} must match x dtype {dtype}")
+    require(
+        tuple(g.shape) == tuple(want),
+        f"grad_out must have the forward output's shape {tuple(want)}, got {tuple(g.shape)}",
+    )
+    require_type(g.dtype == dtype, f"grad_out dtype {g.dtype} must match x dtype {dtype}")
     return g.unsqueeze(0) if unbatched else g
 
 
 def conv2d_backward(
-    grad_out: Tensor, x: Tensor, weight: Tensor, stride: Pair = 1, padding: Pair = 0,
+    grad_out: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    stride: Pair = 1,
+    padding: Pair = 0,
     dilation: Pair = 1,
-) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients ``(grad_x, grad_weight, grad_bias)`` of ``conv2d(x, weight, bias, ...)``.
 
     With windows ``X[n, c, i, j, a, b]`` the forward pass is
@@ -126,9 +129,14 @@ def conv2d_backward(
 
 
 def conv_transpose2d(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1, padding: Pair = 0,
-    output_padding: Pair = 0, dilation: Pair = 1,
-) -> Tensor:  # fmt: skip
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    output_padding: Pair = 0,
+    dilation: Pair = 1,
+) -> Tensor:
     """Transposed convolution like ``F.conv_transpose2d`` (no groups).
 
     ``weight`` has shape ``(in_channels, out_channels, kh, kw)``. Every input pixel

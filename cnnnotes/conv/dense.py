@@ -23,31 +23,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnnnotes._validate import int_pair, window_count
+from cnnnotes._validate import instance, int_pair, require, tensor
+from cnnnotes.conv.shapes import window_count
 
 __all__ = ["conv_as_linear", "conv_as_matrix"]
 
 Pair = int | tuple[int, int]
-
-
-def _weight(weight: object) -> Tensor:
-    """Check that ``weight`` is a floating-point ``(N, D, F_h, F_w)`` tensor."""
-    if not isinstance(weight, Tensor):
-        raise TypeError(
-            f"weight must be a torch.Tensor of shape (N, D, F_h, F_w), got {type(weight).__name__}"
-        )
-    if not weight.is_floating_point():
-        raise TypeError(
-            f"weight must be a floating-point tensor (e.g. torch.float32), got {weight.dtype}"
-        )
-    if weight.ndim != 4:
-        raise ValueError(
-            "weight must have shape (N, D, F_h, F_w) = (out_channels, in_channels, kh, kw), "
-            f"got {weight.ndim} dims {tuple(weight.shape)}"
-        )
-    if weight.numel() == 0:
-        raise ValueError(f"weight must not be empty, got shape {tuple(weight.shape)}")
-    return weight
 
 
 def conv_as_matrix(weight: Tensor, input_size: Pair, stride: Pair = 1, padding: Pair = 0) -> Tensor:
@@ -69,7 +50,9 @@ def conv_as_matrix(weight: Tensor, input_size: Pair, stride: Pair = 1, padding: 
             [0., 1., 2.],
             [0., 0., 1.]])
     """
-    w = _weight(weight)
+    layout = "(N, D, F_h, F_w) = (out_channels, in_channels, kh, kw)"
+    w = tensor(weight, "weight", shape=layout, ndims=(4,), floating=True)
+    require(w.numel() > 0, f"weight must not be empty, got shape {tuple(w.shape)}")
     n, d, fh, fw = w.shape
     h, wd = int_pair(input_size, "input_size", 1)
     sh, sw = int_pair(stride, "stride", 1)
@@ -106,18 +89,17 @@ def conv_as_linear(conv: nn.Conv2d, input_size: Pair) -> nn.Linear:
     >>> dense.in_features, dense.out_features
     (16, 32)
     """
-    if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
-    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
-        raise ValueError(
-            "conv_as_linear handles groups=1, dilation=1 and padding_mode='zeros' only, got "
-            f"groups={conv.groups}, dilation={conv.dilation}, padding_mode={conv.padding_mode!r}"
-        )
-    if isinstance(conv.padding, str):
-        raise ValueError(
-            f"conv.padding must be numbers, got {conv.padding!r}; "
-            "build the layer with padding=P instead of a string"
-        )
+    instance(conv, "conv", nn.Conv2d, "an nn.Conv2d")
+    require(
+        conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros",
+        "conv_as_linear handles groups=1, dilation=1 and padding_mode='zeros' only, got "
+        f"groups={conv.groups}, dilation={conv.dilation}, padding_mode={conv.padding_mode!r}",
+    )
+    require(
+        not isinstance(conv.padding, str),
+        f"conv.padding must be numbers, got {conv.padding!r}; "
+        "build the layer with padding=P instead of a string",
+    )
     with torch.no_grad():
         m = conv_as_matrix(conv.weight, input_size, conv.stride, conv.padding)
         dense = nn.Linear(m.shape[1], m.shape[0], bias=conv.bias is not None)

@@ -9,14 +9,11 @@ what is allowed.
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnnotes._validate import WrongTypeError
+from cnnnotes._validate import boolean, choice, integer, number, positive_int, require, tensor
 
 __all__ = [
     "PADDING_MODES",
@@ -35,23 +32,13 @@ PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
 """Border handling accepted by :func:`apply_kernel` (as in ``nn.Conv2d``'s ``padding_mode``)."""
 
 
-def _size(size: object, *, odd: bool) -> int:
-    """``size`` as an int >= 1 (and odd, if ``odd``), or a clear error."""
-    allowed = "an odd int >= 1 (the kernel needs a centre)" if odd else "an int >= 1"
-    if isinstance(size, bool) or not isinstance(size, Integral):
-        raise WrongTypeError(f"size must be {allowed}, got {size!r} ({type(size).__name__})")
-    if size < 1 or (odd and size % 2 == 0):
-        raise ValueError(f"size must be {allowed}, got {size}")
-    return int(size)
-
-
-def _axis(axis: object) -> str:
-    if axis not in ("x", "y"):
-        raise ValueError(
-            f"axis must be 'x' (changes along a row: vertical edges) or "
-            f"'y' (changes down a column: horizontal edges), got {axis!r}"
-        )
-    return str(axis)
+def _odd_size(size: object) -> int:
+    """``size`` as an odd int >= 1: a kernel with a centre pixel."""
+    n = integer(size, "size")
+    require(
+        n >= 1 and n % 2 == 1, f"size must be an odd int >= 1 (the kernel needs a centre), got {n}"
+    )
+    return n
 
 
 def identity(size: int = 3) -> Tensor:
@@ -62,7 +49,7 @@ def identity(size: int = 3) -> Tensor:
             [0., 1., 0.],
             [0., 0., 0.]])
     """
-    n = _size(size, odd=True)
+    n = _odd_size(size)
     k = torch.zeros(n, n)
     k[n // 2, n // 2] = 1.0
     return k
@@ -75,7 +62,7 @@ def box_blur(size: int = 3) -> Tensor:
     tensor([[0.2500, 0.2500],
             [0.2500, 0.2500]])
     """
-    n = _size(size, odd=False)
+    n = positive_int(size, "size")
     return torch.full((n, n), 1.0 / (n * n))
 
 
@@ -89,13 +76,9 @@ def gaussian(size: int = 5, sigma: float = 1.0) -> Tensor:
     >>> bool((gaussian(5) == gaussian(5).T).all())
     True
     """
-    n = _size(size, odd=True)
-    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not math.isfinite(sigma):
-        raise TypeError(f"sigma must be a finite real number > 0, got {sigma!r}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be a finite real number > 0, got {sigma}")
+    n, sigma = _odd_size(size), number(sigma, "sigma", above=0)
     t = torch.arange(n, dtype=torch.float64) - n // 2
-    g = torch.exp(-(t**2) / (2.0 * float(sigma) ** 2))
+    g = torch.exp(-(t**2) / (2.0 * sigma**2))
     g = g / g.sum()
     return torch.outer(g, g).to(torch.float32)
 
@@ -123,7 +106,7 @@ def sobel(axis: str = "x") -> Tensor:
             [-1.,  0.,  1.]])
     """
     k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-    return k if _axis(axis) == "x" else k.T.contiguous()
+    return k if choice(axis, "axis", ("x", "y")) == "x" else k.T.contiguous()
 
 
 def prewitt(axis: str = "x") -> Tensor:
@@ -135,7 +118,7 @@ def prewitt(axis: str = "x") -> Tensor:
             [ 1.,  1.,  1.]])
     """
     k = torch.tensor([[-1.0, 0.0, 1.0]] * 3)
-    return k if _axis(axis) == "x" else k.T.contiguous()
+    return k if choice(axis, "axis", ("x", "y")) == "x" else k.T.contiguous()
 
 
 def laplacian(diagonals: bool = False) -> Tensor:
@@ -148,8 +131,7 @@ def laplacian(diagonals: bool = False) -> Tensor:
             [ 1., -4.,  1.],
             [ 0.,  1.,  0.]])
     """
-    if not isinstance(diagonals, bool):
-        raise TypeError(f"diagonals must be True or False, got {diagonals!r}")
+    boolean(diagonals, "diagonals")
     k = torch.ones(3, 3) if diagonals else torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]])
     k[1, 1] = -(k.sum() - k[1, 1])
     return k
@@ -191,33 +173,26 @@ def apply_kernel(image: Tensor, kernel: Tensor, padding_mode: str = "zeros") -> 
             [0., 4., 4., 0.],
             [0., 4., 4., 0.]])
     """
-    if not isinstance(image, Tensor) or not image.is_floating_point():
-        raise TypeError(
-            "image must be a floating-point torch.Tensor of shape (H, W) or (1, H, W), "
-            f"got {getattr(image, 'dtype', type(image).__name__)}"
-        )
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[0] == 1)):
-        raise ValueError(f"image must have shape (H, W) or (1, H, W), got {tuple(image.shape)}")
-    if not isinstance(kernel, Tensor) or not kernel.is_floating_point() or kernel.ndim != 2:
-        raise TypeError(
-            "kernel must be a 2-D floating-point torch.Tensor of shape (kh, kw), got "
-            f"{tuple(kernel.shape) if isinstance(kernel, Tensor) else type(kernel).__name__}"
-        )
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    tensor(image, "image", shape="(H, W) or (1, H, W)", ndims=(2, 3), floating=True)
+    require(
+        image.ndim == 2 or image.shape[0] == 1,
+        f"image must have shape (H, W) or (1, H, W), got {tuple(image.shape)}",
+    )
+    tensor(kernel, "kernel", shape="(kh, kw)", ndims=(2,), floating=True)
+    choice(padding_mode, "padding_mode", PADDING_MODES)
     (h, w), (kh, kw) = image.shape[-2:], kernel.shape
     top, left = (kh - 1) // 2, (kw - 1) // 2
     pads = (left, kw - 1 - left, top, kh - 1 - top)  # F.pad order: left, right, top, bottom
-    if padding_mode == "reflect" and (max(pads[:2]) >= w or max(pads[2:]) >= h):
-        raise ValueError(
-            f"padding_mode='reflect' needs padding < image size; kernel {(kh, kw)} "
-            f"is too large for image {(h, w)}"
-        )
-    if padding_mode == "circular" and (max(pads[:2]) > w or max(pads[2:]) > h):
-        raise ValueError(
-            f"padding_mode='circular' needs padding <= image size; kernel {(kh, kw)} "
-            f"is too large for image {(h, w)}"
-        )
+    require(
+        padding_mode != "reflect" or (max(pads[:2]) < w and max(pads[2:]) < h),
+        f"padding_mode='reflect' needs padding < image size; kernel {(kh, kw)} "
+        f"is too large for image {(h, w)}",
+    )
+    require(
+        padding_mode != "circular" or (max(pads[:2]) <= w and max(pads[2:]) <= h),
+        f"padding_mode='circular' needs padding <= image size; kernel {(kh, kw)} "
+        f"is too large for image {(h, w)}",
+    )
     x = image.reshape(1, 1, h, w)
     mode = "constant" if padding_mode == "zeros" else padding_mode
     out = F.conv2d(F.pad(x, pads, mode=mode), kernel.to(image.dtype)[None, None])

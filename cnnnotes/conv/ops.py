@@ -14,9 +14,11 @@ import importlib
 import torch
 from torch import Tensor
 
+from cnnnotes._validate import choice, require
 from cnnnotes.conv._windows import (
     Pair,
     batched,
+    checked_conv_args,
     columns,
     conv_args,
     finish,
@@ -28,7 +30,8 @@ from cnnnotes.conv._windows import (
 from cnnnotes.learn.losses import cross_entropy, cross_entropy_backward
 
 _BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
-"""Re-exported from :mod:`cnnnotes.conv.backprop` on first use (it imports this module)."""
+"""Re-exported from :mod:`cnnnotes.conv.backprop`, imported on first use (lazily, so that
+importing the forward ops does not load the backward ones)."""
 
 __all__ = [
     "avg_pool2d",
@@ -97,22 +100,40 @@ def conv2d_loops(
     padding: Pair = 0,
     dilation: Pair = 1,
 ) -> Tensor:
-    """The same as :func:`conv2d`, one output position at a time (slow; for teaching).
+    """:func:`conv2d` one output cell at a time, the index arithmetic in sight.
+
+    Output cell ``(i, j)`` multiplies kernel tap ``(a, b)`` with input row
+    ``i*S + a*d - P`` and column ``j*S + b*d - P`` (stride S, padding P and
+    dilation d of that axis) and sums over taps and input channels. A row
+    outside the input is a zero of the padding; in the zero-padded copy it is
+    row ``i*S + a*d``. Slow: for reading, not for training.
 
     >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
     >>> conv2d_loops(x, torch.ones(1, 1, 2, 2), torch.tensor([0.5]))
     tensor([[[[ 8.5000, 12.5000],
               [20.5000, 24.5000]]]])
     """
-    x4, unbatched, w = conv_args(x, weight, bias)
-    win = windows(x4, w.shape[2:], stride, padding, dilation)  # validates; a view, no copy
-    n, _, oh, ow = win.shape[:4]
-    out = x4.new_zeros(n, w.shape[0], oh, ow)
+    x, unbatched, weight, (sh, sw), (ph, pw), (dh, dw) = checked_conv_args(
+        x, weight, bias, stride, padding, dilation
+    )
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1  # the output size formula
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    padded = x.new_zeros(n, c, h + 2 * ph, w + 2 * pw)  # P zeros on each side
+    padded[:, :, ph : ph + h, pw : pw + w] = x
+    out = x.new_zeros(n, o, oh, ow)
     for i in range(oh):
         for j in range(ow):
-            patch = win[:, :, i, j]  # (N, C, kh, kw): the input under the kernel
-            out[:, :, i, j] = (patch[:, None] * w[None]).sum(dim=(2, 3, 4))
-    return finish(out, bias, unbatched)
+            # padded rows i*S + a*d are input rows i*S + a*d - P; columns alike
+            rows = [i * sh + a * dh for a in range(kh)]
+            cols = [j * sw + b * dw for b in range(kw)]
+            patch = padded[:, :, rows][:, :, :, cols]  # (N, C, kh, kw)
+            products = patch[:, None] * weight  # (N, O, C, kh, kw)
+            out[:, :, i, j] = products.sum(dim=(2, 3, 4))  # over C, a and b
+    if bias is not None:
+        out += bias.reshape(o, 1, 1)
+    return out[0] if unbatched else out
 
 
 def max_pool2d(
@@ -146,13 +167,12 @@ def avg_pool2d(
 def _vectors(x: object, k: object, mode: str) -> tuple[Tensor, Tensor]:
     x = float_tensor(x, "x", "(length,)", (1,))
     k = float_tensor(k, "k", "(length,)", (1,))
-    if mode not in ("full", "valid"):
-        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
-    if len(k) < 1 or len(x) < 1 or (mode == "valid" and len(k) > len(x)):
-        raise ValueError(
-            f"k (length {len(k)}) must be non-empty and, for mode='valid', no longer than "
-            f"x (length {len(x)})"
-        )
+    choice(mode, "mode", ("full", "valid"))
+    require(
+        len(k) >= 1 and len(x) >= 1 and (mode == "full" or len(k) <= len(x)),
+        f"k (length {len(k)}) must be non-empty and, for mode='valid', no longer than "
+        f"x (length {len(x)})",
+    )
     return x, k
 
 
@@ -193,8 +213,7 @@ def convolve2d(x: Tensor, k: Tensor, mode: str = "full") -> Tensor:
     """
     x = float_tensor(x, "x", "(H, W)", (2,))
     k = float_tensor(k, "k", "(kh, kw)", (2,))
-    if mode not in ("full", "valid"):
-        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
+    choice(mode, "mode", ("full", "valid"))
     kh, kw = k.shape
     pad = (kh - 1, kw - 1) if mode == "full" else (0, 0)
     win = windows(x[None, None], (kh, kw), 1, pad, 1)[0, 0]  # (oh, ow, kh, kw)

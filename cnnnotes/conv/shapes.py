@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from cnnnotes._validate import boolean, check_pool_padding, int_pair, integer, window_count
+from cnnnotes._validate import boolean, int_pair, integer, require
 
 __all__ = [
     "conv_macs",
@@ -37,6 +37,38 @@ __all__ = [
     "receptive_field",
     "receptive_field_steps",
 ]
+
+
+def window_count(
+    size: int, k: int, s: int, p: int, d: int, *, ceil_mode: bool = False, where: str = ""
+) -> int:
+    """Number of sliding windows (PyTorch's rule) for validated ints; raise if none fit.
+
+    >>> window_count(28, 3, 1, 1, 1), window_count(5, 2, 2, 0, 1, ceil_mode=True)
+    (28, 3)
+    """
+    eff = d * (k - 1) + 1
+    span = size + 2 * p - eff
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1  # the last window must start inside the input or the left padding
+    if out < 1:
+        extra = f" plus the stride-1 = {s - 1} overhang that ceil_mode allows" if ceil_mode else ""
+        raise ValueError(
+            f"kernel_size {k} (dilated {eff}) is larger than the padded input "
+            f"{size + 2 * p} (size {size} + 2*padding {p}){extra}{where}; "
+            "the dilated kernel dilation*(kernel_size-1)+1 must fit"
+        )
+    return out
+
+
+def check_pool_padding(k: int, p: int, where: str = "") -> None:
+    """Raise unless ``p <= k // 2`` (PyTorch's pooling padding rule)."""
+    require(
+        p <= k // 2,
+        f"padding {p} is more than half of kernel_size {k}{where}; "
+        f"pooling allows padding <= kernel_size // 2 = {k // 2}",
+    )
 
 
 def conv_output_size(
@@ -174,7 +206,8 @@ def receptive_field_steps(layers: Iterable[nn.Module]) -> list[tuple[int, int]]:
     >>> receptive_field_steps([nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3)])
     [(3, 1), (3, 1), (4, 2), (8, 2)]
     """
-    r, j, steps = 1, 1, []
+    r = j = 1
+    steps: list[tuple[int, int]] = []
     for i, layer in enumerate(_leaves(layers)):
         where = f"layer {i} ({layer!r})"
         if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):

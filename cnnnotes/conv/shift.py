@@ -12,10 +12,11 @@ Both are pure functions: they return new tensors and never modify their inputs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
 
 import torch
 from torch import Tensor
+
+from cnnnotes._validate import choice, function, integer, number, require, tensor
 
 __all__ = ["MEASURES", "changed_fraction", "pooled_change", "relative_l2", "shift"]
 
@@ -25,27 +26,13 @@ MEASURES: tuple[str, ...] = ("relative_l2", "changed_fraction")
 
 def _offset(value: object, name: str, limit: int, axis: str) -> int:
     """Return ``value`` as an int with ``|value| < limit``, or raise."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if abs(value) >= limit:
-        raise ValueError(
-            f"{name} = {value} would move the whole image out of the frame; "
-            f"allowed: -{limit - 1} <= {name} <= {limit - 1} (the {axis} is {limit})"
-        )
-    return int(value)
-
-
-def _batch(x: object, name: str = "x") -> Tensor:
-    """Check that ``x`` is a 4-D floating-point tensor (an NCHW batch)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; use .float()")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {x.ndim} dims {tuple(x.shape)}")
-    return x
+    v = integer(value, name)
+    require(
+        abs(v) < limit,
+        f"{name} = {v} would move the whole image out of the frame; "
+        f"allowed: -{limit - 1} <= {name} <= {limit - 1} (the {axis} is {limit})",
+    )
+    return v
 
 
 def shift(x: Tensor, dy: int, dx: int, fill: float = 0.0) -> Tensor:
@@ -64,13 +51,11 @@ def shift(x: Tensor, dy: int, dx: int, fill: float = 0.0) -> Tensor:
     tensor([[[[ 4.,  5.,  6.],
               [-1., -1., -1.]]]])
     """
-    x = _batch(x)
+    tensor(x, "x", shape="(N, C, H, W)", ndims=(4,), floating=True)
     h, w = x.shape[-2:]
     dy = _offset(dy, "dy", h, "height")
     dx = _offset(dx, "dx", w, "width")
-    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
-        raise TypeError(f"fill must be a number, got {fill!r} ({type(fill).__name__})")
-    out = x.new_full(x.shape, float(fill))
+    out = x.new_full(x.shape, number(fill, "fill", finite=False))
     out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
         ..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
     ]
@@ -78,14 +63,13 @@ def shift(x: Tensor, dy: int, dx: int, fill: float = 0.0) -> Tensor:
 
 
 def _pair_of_maps(a: object, b: object) -> tuple[Tensor, Tensor]:
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(
-            f"expected two torch.Tensor feature maps, got {type(a).__name__} and {type(b).__name__}"
-        )
-    if a.shape != b.shape or a.ndim < 2:
-        raise ValueError(
-            f"the maps must have the same shape (N, ...), got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
+    tensor(a, "before", shape="(N, ...)")
+    tensor(b, "after", shape="(N, ...)")
+    require(
+        a.shape == b.shape and a.ndim >= 2,
+        f"before and after must have the same shape (N, ...), got {tuple(a.shape)} and "
+        f"{tuple(b.shape)}",
+    )
     return a.flatten(1).to(torch.float64), b.flatten(1).to(torch.float64)
 
 
@@ -146,11 +130,11 @@ def pooled_change(
     >>> pooled_change(x, 1, 1, torch.nn.Identity())
     tensor([1.4142], dtype=torch.float64)
     """
-    x = _batch(x)
-    if not callable(pool):
-        raise TypeError(f"pool must be callable (e.g. nn.MaxPool2d(2)), got {type(pool).__name__}")
-    if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+    tensor(x, "x", shape="(N, C, H, W)", ndims=(4,), floating=True)
+    _offset(dy, "dy", x.shape[2], "height")
+    _offset(dx, "dx", x.shape[3], "width")
+    function(pool, "pool", "callable (e.g. nn.MaxPool2d(2))")
+    choice(measure, "measure", MEASURES)
     with torch.no_grad():  # a measurement: no autograd graph through a learnable pool
         before, after = pool(x), pool(shift(x, dy, dx))
     return (relative_l2 if measure == "relative_l2" else changed_fraction)(before, after)

@@ -18,47 +18,36 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cnnnotes._validate import positive_int, require, tensor
+
 __all__ = ["cross_entropy", "cross_entropy_backward", "log_softmax", "one_hot", "softmax"]
 
 
 def _logits(z: object) -> Tensor:
     """Check that ``z`` is a floating-point ``(N, C)`` tensor with ``N, C >= 1``."""
-    if not isinstance(z, Tensor):
-        raise TypeError(f"logits must be a torch.Tensor of shape (N, C), got {type(z).__name__}")
-    if not z.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got {z.dtype}; use .float()")
-    if z.ndim != 2 or 0 in z.shape:
-        raise ValueError(
-            f"logits must have shape (N, C) with N >= 1 examples and C >= 1 classes, "
-            f"got shape {tuple(z.shape)}"
-        )
+    tensor(z, "logits", shape="(N, C)", floating=True)
+    require(
+        z.ndim == 2 and 0 not in z.shape,
+        f"logits must have shape (N, C) with N >= 1 examples and C >= 1 classes, "
+        f"got shape {tuple(z.shape)}",
+    )
     return z
 
 
-def _labels(z: Tensor, y: object) -> Tensor:
-    """Check that ``y`` holds ``N`` integer class labels in ``0 .. C−1``."""
-    n, c = z.shape
-    if not isinstance(y, Tensor):
-        raise TypeError(
-            f"target must be a torch.Tensor of {n} class labels, got {type(y).__name__}"
-        )
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise TypeError(
-            f"target must hold integer class labels (e.g. torch.long), got {y.dtype}; "
-            "use .long() for labels (probabilities as targets are not supported)"
-        )
-    if tuple(y.shape) != (n,):
-        raise ValueError(
-            f"target must have shape ({n},), one label per row of logits {tuple(z.shape)}, "
-            f"got shape {tuple(y.shape)}"
-        )
-    bad = (y < 0) | (y >= c)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        raise ValueError(
-            f"target[{i}] = {int(y[i])} is not a class label; with C = {c} classes "
-            f"labels must be in 0 .. {c - 1}"
-        )
+def _labels(y: object, name: str, num_classes: int, n: int | None = None) -> Tensor:
+    """Check that ``y`` holds integer class labels in ``0 .. num_classes − 1`` (``n`` of them)."""
+    tensor(y, name, shape="(N,)", ndims=(1,), integers="class labels")
+    require(
+        n is None or len(y) == n,
+        f"{name} must have shape ({n},), one label per row of logits, got shape {tuple(y.shape)}",
+    )
+    bad = ((y < 0) | (y >= num_classes)).nonzero()
+    first = int(bad[0, 0]) if len(bad) else 0
+    require(
+        len(bad) == 0,
+        f"{name}[{first}] = {int(y[first]) if len(y) else 0} is not a class label; with "
+        f"{num_classes} classes labels must be in 0 .. {num_classes - 1}",
+    )
     return y
 
 
@@ -91,6 +80,7 @@ def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> 
     tensor([[0., 0., 1.],
             [1., 0., 0.]])
     """
+    _labels(y, "y", positive_int(num_classes, "num_classes"))
     return (y[:, None] == torch.arange(num_classes, device=y.device)).to(dtype)
 
 
@@ -102,7 +92,7 @@ def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     tensor(0.6691)
     """
     z = _logits(logits)
-    y = _labels(z, target)
+    y = _labels(target, "target", z.shape[1], len(z))
     picked = log_softmax(z)[torch.arange(len(y)), y]  # log-probability of the true class
     return -picked.mean()
 
@@ -118,6 +108,6 @@ def cross_entropy_backward(logits: Tensor, target: Tensor) -> Tensor:
             [ 0.2500, -0.2500]])
     """
     z = _logits(logits)
-    y = _labels(z, target)
+    y = _labels(target, "target", z.shape[1], len(z))
     n, c = z.shape
     return (softmax(z) - one_hot(y, c, z.dtype)) / n

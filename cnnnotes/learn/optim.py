@@ -10,35 +10,41 @@ caller keeps. With the same hyper-parameters they follow ``torch.optim.SGD`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
 
+from cnnnotes._validate import instance, number, require, require_type, tensor
+
 __all__ = ["Adam", "sgd_step"]
 
 
-def _check(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> None:
-    """Raise unless ``params`` and ``grads`` pair up tensor for tensor, shape for shape."""
-    params, grads = list(params), list(grads)
-    if len(params) != len(grads):
-        raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients; pass one each")
-    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if not isinstance(p, Tensor) or not isinstance(g, Tensor):
-            what = type(g).__name__ if isinstance(p, Tensor) else type(p).__name__
-            raise TypeError(f"parameter {i} and its gradient must be tensors, got {what}")
-        if p.shape != g.shape:
-            raise ValueError(
-                f"gradient {i} has shape {tuple(g.shape)} but its parameter has {tuple(p.shape)}"
-            )
+def _tensors(value: object, name: str) -> list[Tensor]:
+    """``value`` (a list, tuple or other iterable of tensors, not one tensor) as a list."""
+    require_type(
+        isinstance(value, Iterable) and not isinstance(value, Tensor),
+        f"{name} must be a list of tensors, got {type(value).__name__}",
+    )
+    items = list(value)
+    for i, t in enumerate(items):
+        tensor(t, f"{name}[{i}]")
+    return items
 
 
-def _positive(value: object, name: str, upper: float | None = None) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    if not ok or (upper is not None and value >= upper):
-        allowed = f"a number in [0, {upper:g})" if upper is not None else "a number >= 0"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
+def _matched(params: list[Tensor], tensors: Iterable[Tensor], name: str) -> list[Tensor]:
+    """``tensors`` (gradients, velocities) as a list, one per parameter, shape for shape."""
+    items = _tensors(tensors, name)
+    require(
+        len(params) == len(items),
+        f"got {len(params)} parameters but {len(items)} {name}; pass one each",
+    )
+    for i, (p, t) in enumerate(zip(params, items, strict=True)):
+        require(
+            p.shape == t.shape,
+            f"{name}[{i}] has shape {tuple(t.shape)} but its parameter has {tuple(p.shape)}",
+        )
+    return items
 
 
 @torch.no_grad()
@@ -62,12 +68,12 @@ def sgd_step(
     >>> w, v  # v = 0.9·2 + 2
     (tensor([0.4200]), [tensor([3.8000])])
     """
-    _check(params, grads)
-    lr, momentum = _positive(lr, "lr"), _positive(momentum, "momentum", 1.0)
+    params = _tensors(params, "params")
+    grads = _matched(params, grads, "grads")
+    lr, momentum = number(lr, "lr", above=0), number(momentum, "momentum", at_least=0, below=1)
     if velocity is None:
         velocity = [torch.zeros_like(p) for p in params]
-    if len(velocity) != len(params):
-        raise ValueError(f"velocity has {len(velocity)} tensors but there are {len(params)} params")
+    velocity = _matched(params, velocity, "velocity")
     new_velocity = []
     for p, g, v in zip(params, grads, velocity, strict=True):
         v = momentum * v + g
@@ -103,12 +109,12 @@ class Adam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        self.params = list(params)
-        _check(self.params, self.params)
-        self.lr, self.eps = _positive(lr, "lr"), _positive(eps, "eps")
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_positive(betas[0], "beta1", 1.0), _positive(betas[1], "beta2", 1.0))
+        self.params = _tensors(params, "params")
+        self.lr, self.eps = number(lr, "lr", above=0), number(eps, "eps", above=0)
+        instance(betas, "betas", (tuple, list), "a pair (beta1, beta2)")
+        require(len(betas) == 2, f"betas must be a pair (beta1, beta2), got {betas!r}")
+        b1 = number(betas[0], "beta1", at_least=0, below=1)
+        self.betas = (b1, number(betas[1], "beta2", at_least=0, below=1))
         self.t = 0  # steps taken
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
@@ -116,7 +122,7 @@ class Adam:
     @torch.no_grad()
     def step(self, grads: Sequence[Tensor]) -> None:
         """Update every parameter in place from its gradient (same order as ``params``)."""
-        _check(self.params, grads)
+        grads = _matched(self.params, grads, "grads")
         (b1, b2), self.t = self.betas, self.t + 1
         for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
             m.mul_(b1).add_((1 - b1) * g)

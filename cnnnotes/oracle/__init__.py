@@ -65,7 +65,9 @@ class Disagreement:
             pairs = enumerate(zip(ours, ref, strict=True))
             i = next((i for i, (a, b) in pairs if not matches(a, b)), None)
             if i is not None:  # None: the tuples differ only to a custom comparison
-                ours, ref, args = ours[i], ref[i], f"{args}, element {i}"
+                ours = ours[i]
+                ref = ref[i]
+                args = f"{args}, element {i}"
                 if _numeric(ours) and _numeric(ref):
                     return f"{args}: {verdict(ours, ref)}"
         return f"{args}: ours {_short(ours)}, reference {_short(ref)}"
@@ -155,7 +157,10 @@ def agree(
             raise ValueError("n_cases goes with a case function, not a list of cases")
         case_list, random = [dict(c) for c in cases], False
     claim = claim or f"{_name(ours)} vs {_name(reference)}"
-    bad, first, levels, refused = 0, None, set(), 0
+    bad = 0  # cases that disagree
+    first: Disagreement | None = None  # the first of them
+    levels: set[str] = set()  # how closely the others agree
+    refused = 0  # cases both sides refused
     for case in case_list:
         a, b = _outcome(ours, case), _outcome(reference, case)
         level = _same(a, b, tol, same)

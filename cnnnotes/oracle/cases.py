@@ -90,7 +90,11 @@ def draw_cases(make: Callable[[Draw], Case | None], n_cases: int, seed: int = 0)
 def conv_config(draw: Draw) -> Case | None:
     """One dimension of a convolution PyTorch accepts: size 1-64, kernel 1-9,
     stride 1-5, padding 0-4, dilation 1-3."""
-    w, k, s, p, d = draw.int(1, 64), draw.int(1, 9), draw.int(1, 5), draw.int(0, 4), draw.int(1, 3)
+    w = draw.int(1, 64)
+    k = draw.int(1, 9)
+    s = draw.int(1, 5)
+    p = draw.int(0, 4)
+    d = draw.int(1, 3)
     if d * (k - 1) + 1 > w + 2 * p:
         return None
     return {"size": w, "kernel_size": k, "stride": s, "padding": p, "dilation": d}
@@ -99,22 +103,40 @@ def conv_config(draw: Draw) -> Case | None:
 def pool_config(draw: Draw) -> Case:
     """One dimension of a max pool, refused ones included: size 1-32, kernel 1-7,
     stride 1-7, padding 0-3, dilation 1-3, ``ceil_mode`` either way."""
-    w, k, s, p = draw.int(1, 32), draw.int(1, 7), draw.int(1, 7), draw.int(0, 3)
-    d, ceil = draw.int(1, 3), draw.flag()
-    return {"size": w, "kernel_size": k, "stride": s, "padding": p, "dilation": d,
-            "ceil_mode": ceil}  # fmt: skip
+    w = draw.int(1, 32)
+    k = draw.int(1, 7)
+    s = draw.int(1, 7)
+    p = draw.int(0, 3)
+    d = draw.int(1, 3)
+    ceil = draw.flag()
+    return {
+        "size": w,
+        "kernel_size": k,
+        "stride": s,
+        "padding": p,
+        "dilation": d,
+        "ceil_mode": ceil,
+    }
 
 
 def conv_tensors(draw: Draw) -> Case:
     """Input, weight and bias (float64) of a random 2-D convolution with its
     stride, padding and dilation; padded enough for the kernel to fit."""
-    n, c, o = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
-    h, w, kh, kw = draw.int(1, 9), draw.int(1, 9), draw.int(1, 4), draw.int(1, 4)
-    s, d = (draw.int(1, 3), draw.int(1, 3)), (draw.int(1, 2), draw.int(1, 2))
+    n = draw.int(1, 2)  # batch
+    c = draw.int(1, 3)  # input channels
+    o = draw.int(1, 3)  # output channels
+    h = draw.int(1, 9)
+    w = draw.int(1, 9)
+    kh = draw.int(1, 4)
+    kw = draw.int(1, 4)
+    s = (draw.int(1, 3), draw.int(1, 3))
+    d = (draw.int(1, 2), draw.int(1, 2))
     p = (draw.int(0, 3), draw.int(0, 3))
     need = (-(-(d[0] * (kh - 1) + 1 - h) // 2), -(-(d[1] * (kw - 1) + 1 - w) // 2))
     p = (max(p[0], need[0]), max(p[1], need[1]))
-    x, wt, b = draw.tensor(n, c, h, w), draw.tensor(o, c, kh, kw), draw.tensor(o)
+    x = draw.tensor(n, c, h, w)
+    wt = draw.tensor(o, c, kh, kw)
+    b = draw.tensor(o)
     return {"input": x, "weight": wt, "bias": b, "stride": s, "padding": p, "dilation": d}
 
 
@@ -134,12 +156,10 @@ def layer_stack(draw: Draw) -> Case:
     ``conv``, ``max`` or ``avg`` (an average pool has dilation 1)."""
     stack = []
     for _ in range(draw.int(1, 4)):
-        kind, k, s, d = (
-            draw.pick(("conv", "max", "avg")),
-            draw.int(1, 5),
-            draw.int(1, 3),
-            draw.int(1, 2),
-        )
+        kind = draw.pick(("conv", "max", "avg"))
+        k = draw.int(1, 5)
+        s = draw.int(1, 3)
+        d = draw.int(1, 2)
         stack.append((kind, k, s, 1 if kind == "avg" else d))
     return {"layers": stack}
 

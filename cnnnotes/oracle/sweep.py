@@ -57,8 +57,14 @@ def sweep_output_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
     def real(w: int, k: int, s: int, p: int, d: int) -> int:
         return _height(nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False), w)
 
-    return agree(lambda *a: conv_output_size(*a), real, cases.conv_config,
-                 n_cases=n_cases, seed=seed, claim="conv_output_size vs nn.Conv2d")  # fmt: skip
+    return agree(
+        lambda *a: conv_output_size(*a),
+        real,
+        cases.conv_config,
+        n_cases=n_cases,
+        seed=seed,
+        claim="conv_output_size vs nn.Conv2d",
+    )
 
 
 def sweep_pool_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
@@ -75,8 +81,14 @@ def sweep_pool_sizes(n_cases: int = 10_000, seed: int = 0) -> Agreement:
     def real(w: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
         return _height(nn.MaxPool2d((k, 1), (s, 1), (p, 0), (d, 1), ceil_mode=ceil), w)
 
-    return agree(lambda *a: pool_output_size(*a), real, cases.pool_config,
-                 n_cases=n_cases, seed=seed, claim="pool_output_size vs nn.MaxPool2d")  # fmt: skip
+    return agree(
+        lambda *a: pool_output_size(*a),
+        real,
+        cases.pool_config,
+        n_cases=n_cases,
+        seed=seed,
+        claim="pool_output_size vs nn.MaxPool2d",
+    )
 
 
 def empirical_receptive_field(layers: Sequence[tuple[int, ...]]) -> int:
@@ -131,8 +143,11 @@ def sweep_receptive_fields(n_cases: int = 200, seed: int = 0) -> Agreement:
     return agree(
         lambda layers: receptive_field(stack_layers(layers)),
         lambda layers: empirical_receptive_field([(k, s, d) for _, k, s, d in layers]),
-        cases.layer_stack, n_cases=n_cases, seed=seed, claim="receptive_field vs gradients",
-    )  # fmt: skip
+        cases.layer_stack,
+        n_cases=n_cases,
+        seed=seed,
+        claim="receptive_field vs gradients",
+    )
 
 
 def sweep_conv2d(n_cases: int = 500, seed: int = 0) -> Agreement:
@@ -141,8 +156,14 @@ def sweep_conv2d(n_cases: int = 500, seed: int = 0) -> Agreement:
     >>> print(sweep_conv2d(20))
     ops.conv2d vs F.conv2d: 20 random cases, all agree to 1e-10
     """
-    return agree(ops.conv2d, F.conv2d, cases.conv_tensors, n_cases=n_cases, seed=seed,
-                 claim="ops.conv2d vs F.conv2d")  # fmt: skip
+    return agree(
+        ops.conv2d,
+        F.conv2d,
+        cases.conv_tensors,
+        n_cases=n_cases,
+        seed=seed,
+        claim="ops.conv2d vs F.conv2d",
+    )
 
 
 def sweep_pool2d(n_cases: int = 500, seed: int = 0, kind: str = "max") -> Agreement:
@@ -156,5 +177,11 @@ def sweep_pool2d(n_cases: int = 500, seed: int = 0, kind: str = "max") -> Agreem
     ours, theirs = (
         (ops.max_pool2d, F.max_pool2d) if kind == "max" else (ops.avg_pool2d, F.avg_pool2d)
     )
-    return agree(ours, theirs, cases.pool_tensors, n_cases=n_cases, seed=seed,
-                 claim=f"ops.{kind}_pool2d vs F.{kind}_pool2d")  # fmt: skip
+    return agree(
+        ours,
+        theirs,
+        cases.pool_tensors,
+        n_cases=n_cases,
+        seed=seed,
+        claim=f"ops.{kind}_pool2d vs F.{kind}_pool2d",
+    )

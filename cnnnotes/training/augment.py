@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnnotes._validate import nonnegative_int
+from cnnnotes._validate import instance, nonnegative_int, number, tensor
 
 
 def mean_and_std(x: torch.Tensor) -> tuple[float, float]:
@@ -13,8 +13,7 @@ def mean_and_std(x: torch.Tensor) -> tuple[float, float]:
     >>> mean_and_std(torch.tensor([0.0, 2.0]))
     (1.0, 1.4142135381698608)
     """
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    tensor(x, "x", floating=True)
     return x.mean().item(), x.std().item()
 
 
@@ -24,20 +23,30 @@ def normalize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     >>> normalize(torch.tensor([1.0, 3.0]), 1.0, 2.0)
     tensor([0., 1.])
     """
-    if not std > 0:
-        raise ValueError(f"std must be > 0, got {std!r}")
+    tensor(x, "x", floating=True)
+    mean, std = number(mean, "mean"), number(std, "std", above=0)
     return (x - mean) / std
 
 
 def shift_and_flip(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Randomly shift each image by up to ``max_shift`` pixels (zero fill) and flip half of
-    them left-right: the usual light augmentation for 28×28 clothing images.
+    """Flip each image left-right with probability 1/2, then shift it by up to
+    ``max_shift`` pixels in each direction: the usual light augmentation for 28×28
+    clothing images.
 
-    ``x`` is ``(N, C, H, W)``; the result has the same shape. The fill value is each
-    image's own minimum (the background after normalisation).
+    ``x`` is ``(N, C, H, W)``; the result has the same shape. The rows and columns a
+    shift uncovers are filled with that image's own minimum, which is its background
+    (0 for raw images, about −0.42 after normalisation), never with a plain 0.
+    Every random draw comes from ``generator``.
+
+    >>> x = torch.full((1, 1, 3, 3), -0.5)
+    >>> x[0, 0, 1, 1:] = torch.tensor([1.0, 2.0])
+    >>> shift_and_flip(x, torch.Generator().manual_seed(3), max_shift=1)  # flipped, moved up
+    tensor([[[[ 2.0000,  1.0000, -0.5000],
+              [-0.5000, -0.5000, -0.5000],
+              [-0.5000, -0.5000, -0.5000]]]])
     """
-    if x.ndim != 4:
-        raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
+    tensor(x, "x", shape="(N, C, H, W)", ndims=(4,), floating=True)
+    instance(generator, "generator", torch.Generator, "a torch.Generator")
     p = nonnegative_int(max_shift, "max_shift")
     n, _, h, w = x.shape
     flip = torch.rand(n, generator=generator) < 0.5

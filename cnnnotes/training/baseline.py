@@ -2,8 +2,8 @@
 
 A ``DataLoader`` over ``ToTensor`` images (batch 64, never shuffled), Adam 1e-3,
 cross-entropy, and after each epoch the test loss averaged over batches and the
-accuracy. :func:`cnnnotes.training.loop.fit` with ``shuffle=False`` and raw inputs feeds
-the model exactly the same batches, only faster.
+accuracy. :func:`cnnnotes.training.loop.fit` with ``TrainConfig(shuffle=False)`` and raw
+inputs feeds the model exactly the same batches, only faster.
 """
 
 from __future__ import annotations
@@ -52,9 +52,15 @@ def notes_loop(
     for epoch in range(epochs):
         start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
-        total, correct, seen = 0.0, 0, 0
-        bar = tqdm(train_dataloader, desc=f"notes loop {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False)  # fmt: skip
+        total = 0.0  # summed loss
+        correct = 0
+        seen = 0
+        bar = tqdm(
+            train_dataloader,
+            desc=f"notes loop {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+        )
         for i, (X, y) in enumerate(bar):
             if max_batches is not None and i >= max_batches:
                 break

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
 from cnnnotes._io import atomic_write_text
+from cnnnotes._validate import MAX_SEED, integer, number, seed
 from cnnnotes.repro import pick_device
 from cnnnotes.training.checkpoint import save_checkpoint
 from cnnnotes.training.data import (
@@ -41,40 +45,60 @@ from cnnnotes.training.models import MODELS
 from cnnnotes.training.recipes import RECIPES, Recipe, load_data_with_stats, run
 from cnnnotes.training.results import provenance
 
-MAX_SEED = 2**32 - 1
-"""Largest ``--seed`` (seeds are 32-bit, as in NumPy, so every tool can reproduce them)."""
+T = TypeVar("T")
 
 
-def _whole(text: str, low: int, high: int | None = None) -> int:
-    allowed = f"a whole number >= {low}" if high is None else f"a whole number {low}..{high}"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
-    if value < low or (high is not None and value > high):
-        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+def finite_float(text: str) -> float:
+    """``float(text)``, refusing ``nan`` and ``inf`` (ValueError), which are no settings.
+
+    >>> finite_float("1e-3")
+    0.001
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not finite")
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    return _whole(text, 1)
+def validated(
+    check: Callable[..., T], parse: Callable[[str], object], what: str, **limits: Any
+) -> Callable[[str], T]:
+    """An argparse type: ``parse`` the text, then ``check`` it with :mod:`cnnnotes._validate`.
+
+    A text ``parse`` refuses is "expected WHAT"; a value ``check`` refuses keeps
+    ``_validate``'s message (what is allowed, what was given). Both become
+    :class:`argparse.ArgumentTypeError`, which argparse prints as one line after the
+    option's name.
+
+    >>> epochs = validated(integer, int, "a whole number", minimum=1)
+    >>> epochs("3")
+    3
+    >>> epochs("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an int >= 1, got 0
+    >>> epochs("2.5")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a whole number, got '2.5'
+    """
+
+    def convert(text: str) -> T:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check(value, "value", **limits)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+
+    return convert
 
 
-def seed_int(text: str) -> int:
-    """argparse type: a whole number from 0 to :data:`MAX_SEED`."""
-    return _whole(text, 0, MAX_SEED)
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+positive_int = validated(integer, int, "a whole number", minimum=1)
+seed_int = validated(seed, int, "a whole number")  # 0..MAX_SEED, the package's one seed bound
+positive_float = validated(number, finite_float, "a finite number", above=0)
 
 
 def parser(prog: str = "cnnnotes train") -> argparse.ArgumentParser:
@@ -192,6 +216,8 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out / "model.pt", model, meta)
     atomic_write_text(args.out / "metrics.json", json.dumps(meta, indent=2) + "\n")
-    print(f"test accuracy {100 * history.test_acc[-1]:.2f}% after {recipe.epochs} epochs; "
-          f"wrote {args.out / 'metrics.json'} and {args.out / 'model.pt'}")  # fmt: skip
+    print(
+        f"test accuracy {100 * history.test_acc[-1]:.2f}% after {recipe.epochs} epochs; "
+        f"wrote {args.out / 'metrics.json'} and {args.out / 'model.pt'}"
+    )
     return 0

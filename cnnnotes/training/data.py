@@ -10,15 +10,11 @@ convention). The files are looked for in this order:
    decompressed into that layout;
 3. torchvision's normal download.
 
-Every file is checked (IDX magic number, item count, 28×28 images, exact
-size) before torchvision reads it, and files are written atomically, so a
-truncated or interrupted file is reported instead of half-loaded. Each problem
-has its own exception: :class:`DataNotFoundError` (no source),
-:class:`DataCorruptError` (a source or cached file is damaged: truncated, bad
-gzip stream, wrong magic or count) and :class:`DataNotWritableError` (the data
-folder cannot be written: permissions, disk full). A damaged file in the data
-folder is rebuilt from Debian's files when they are there; otherwise the error
-names the file to delete.
+Every file is checked (IDX magic number, item count, 28×28 images, exact size) before
+torchvision reads it, and written atomically, so a truncated file is reported, not half-loaded.
+Errors: :class:`DataNotFoundError` (no source), :class:`DataCorruptError` (a damaged file:
+rebuilt from Debian's files when they are there, else named for deletion) and
+:class:`DataNotWritableError` (the data folder cannot be written: permissions, disk full).
 
 The IDX format: a big-endian header (magic number, item count, then one size per item
 dimension) followed by the items as bytes; magic ``2051`` holds ``uint8`` images, ``2049``
@@ -99,13 +95,25 @@ def check_idx_file(path: str | os.PathLike[str]) -> None:
 def read_idx_images(path: str | os.PathLike[str]) -> torch.Tensor:
     """All images of an IDX image file as a ``uint8 (N, H, W)`` tensor (checked, not trusted).
 
+    A gzip-compressed file (as Debian ships them) is recognised by its first two bytes
+    ``1f 8b``, whatever its name, and decompressed; a damaged one raises
+    :class:`DataCorruptError` saying so.
+
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "x-idx3-ubyte"
     >>> _ = p.write_bytes(struct.pack(">IIII", 2051, 2, 1, 3) + bytes(range(6)))
     >>> read_idx_images(p).tolist()
     [[[0, 1, 2]], [[3, 4, 5]]]
+    >>> _ = p.write_bytes(gzip.compress(p.read_bytes()))
+    >>> read_idx_images(p).tolist()
+    [[[0, 1, 2]], [[3, 4, 5]]]
     """
     blob = Path(path).read_bytes()
+    if blob[:2] == b"\x1f\x8b":
+        try:
+            blob = gzip.decompress(blob)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataCorruptError(f"{path}: gzip file is damaged or truncated ({exc})") from None
     if len(blob) < 16:
         raise DataCorruptError(f"{path}: {len(blob)} bytes, too short for an IDX image header")
     magic, n, h, w = struct.unpack(">IIII", blob[:16])
@@ -217,10 +225,8 @@ def prepare(
 ) -> Path:
     """Make sure the four IDX files are in ``root`` (see the module docstring); return root.
 
-    ``system_dir`` defaults to :data:`DEBIAN_DIR`.
-
-    Raises :class:`DataNotFoundError` naming the fixes when no source works, and
-    :class:`DataCorruptError` when a file is present but wrong.
+    ``system_dir`` defaults to :data:`DEBIAN_DIR`. Raises :class:`DataNotFoundError` naming
+    the fixes when no source works, :class:`DataCorruptError` when a file is present but wrong.
     """
     root = Path(root) if root is not None else default_root()
     raw = raw_folder(root)
@@ -285,8 +291,7 @@ def fashion_mnist(
 def as_tensors(dataset: datasets.FashionMNIST) -> tuple[torch.Tensor, torch.Tensor]:
     """All images as float32 ``(N, 1, 28, 28)`` in [0, 1] and labels as int64 ``(N,)``.
 
-    This is exactly what ``transforms.ToTensor()`` gives item by item, done once
-    for the whole set.
+    Exactly what ``transforms.ToTensor()`` gives item by item, done once for the whole set.
     """
     images = dataset.data.unsqueeze(1).to(torch.float32).div_(255.0)
     return images, dataset.targets.to(torch.int64).clone()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 import torch
 from torch import nn
@@ -134,7 +135,9 @@ def train_epoch(
     True
     """
     model.train()
-    total, correct, seen = 0.0, 0, 0
+    total = 0.0  # summed loss
+    correct = 0
+    seen = 0
     for xb, yb in batches:
         logits = model(xb)
         loss = nn.functional.cross_entropy(logits, yb)
@@ -151,87 +154,107 @@ def train_epoch(
     return total / seen, correct / seen
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """How :func:`fit` trains; checked once, when made.
+
+    Adam at ``lr`` (AdamW when ``weight_decay`` > 0), ``epochs`` passes over batches of
+    ``batch_size``, reshuffled every epoch if ``shuffle``, with a ``"constant"`` or
+    ``"onecycle"`` ``schedule`` (stepped per batch, over the batches actually run).
+    ``max_batches`` ends each epoch early (for quick comparisons); ``channels_last`` stores
+    the model and batches in NHWC order, which CPU convolutions run faster on.
+
+    >>> TrainConfig(batch_size=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be an int >= 1, got 0
+    """
+
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    shuffle: bool = True
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    max_batches: int | None = None
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        positive_int(self.epochs, "epochs")
+        number(self.lr, "lr", above=0)
+        positive_int(self.batch_size, "batch_size")
+        boolean(self.shuffle, "shuffle")
+        number(self.weight_decay, "weight_decay", at_least=0)
+        choice(self.schedule, "schedule", ("constant", "onecycle"))
+        if self.max_batches is not None:
+            positive_int(self.max_batches, "max_batches")
+        boolean(self.channels_last, "channels_last")
+
+
+def _prepared(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n: int,
+    augment: Augment | None,
+    generator: torch.Generator,
+    device: torch.device,
+    layout: torch.memory_format,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` of ``batches``, augmented (drawing from ``generator``), on ``device``."""
+    for xb, yb in islice(batches, n):
+        if augment is not None:
+            xb = augment(xb, generator)
+        yield xb.to(device, memory_format=layout), yb.to(device)
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
+    config: TrainConfig = TrainConfig(),
     *,
-    epochs: int = 5,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    shuffle: bool = True,
     seed: int = 0,
-    weight_decay: float = 0.0,
-    schedule: str = "constant",
     augment: Augment | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
-    max_batches: int | None = None,
-    channels_last: bool = False,
 ) -> History:
-    """Train ``model`` with Adam (AdamW when ``weight_decay`` > 0) and cross-entropy.
+    """Train ``model`` with cross-entropy as ``config`` says; return the per-epoch history.
 
-    ``schedule`` is ``"constant"`` or ``"onecycle"`` (stepped per batch, over the
-    batches actually run). The same ``seed`` gives the same shuffles, augmentations
+    The same ``seed`` gives the same shuffles, augmentations (``augment(x, generator)``)
     and dropout masks; seed the model's initialisation yourself before building it.
-    ``max_batches`` ends each epoch early (for quick comparisons). ``channels_last``
-    stores the model and batches in NHWC order, which CPU convolutions run faster on.
-    Every argument is checked before any work. Returns the per-epoch :class:`History`.
+    Every argument is checked before any work (``config`` was checked when made).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x_train, _ = labelled(train, "train")
     labelled(test, "test")
-    positive_int(epochs, "epochs")
-    number(lr, "lr", above=0)
-    positive_int(batch_size, "batch_size")
-    boolean(shuffle, "shuffle")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     integer(seed, "seed", 0, 2**63 - 1)
-    number(weight_decay, "weight_decay", at_least=0)
-    choice(schedule, "schedule", ("constant", "onecycle"))
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be None or a function (x, generator) -> x, got {augment!r}")
     boolean(progress, "progress")
-    if max_batches is not None:
-        positive_int(max_batches, "max_batches")
-    boolean(channels_last, "channels_last")
     device = torch.device(device)
-    steps = -(-len(x_train) // batch_size)
-    if max_batches is not None:
-        steps = min(steps, max_batches)  # the batches each epoch actually runs
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    n_batches = -(-len(x_train) // config.batch_size)
+    if config.max_batches is not None:
+        n_batches = min(n_batches, config.max_batches)  # the batches each epoch actually runs
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=layout)
-    if weight_decay > 0:
-        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
-            model.parameters(), lr=lr, weight_decay=weight_decay
-        )
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = (
-        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
-        if schedule == "onecycle"
-        else None
-    )
+    adam = torch.optim.AdamW if config.weight_decay > 0 else torch.optim.Adam
+    optimizer = adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, total = None, config.epochs * n_batches
+    if config.schedule == "onecycle":  # the learning rate changes after every batch
+        step = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total).step
     history = History()
-    bar_options = {} if progress else {"disable": True}  # with progress, TQDM_DISABLE decides
+    # progress=False hides the bar; with progress=True, the TQDM_DISABLE variable decides
+    bar_options = {"total": n_batches, "leave": False} | ({} if progress else {"disable": True})
     with seeded_run(seed, device) as generator:
-        for epoch in range(epochs):
+        for epoch in range(config.epochs):
             start, cpu_start = time.perf_counter(), time.process_time()
-            bar = tqdm(
-                batches(*train, batch_size, generator if shuffle else None),
-                total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, **bar_options,
-            )  # fmt: skip
-
-            def prepared(bar: Iterable = bar) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-                for i, (xb, yb) in enumerate(bar):
-                    if i >= steps:
-                        break
-                    if augment is not None:
-                        xb = augment(xb, generator)
-                    yield xb.to(device, memory_format=layout), yb.to(device)
-
-            step = scheduler.step if scheduler is not None else None
-            train_loss, train_acc = train_epoch(model, prepared(), optimizer, after_step=step)
+            order = generator if config.shuffle else None
+            desc = f"epoch {epoch + 1}/{config.epochs}"
+            bar = tqdm(batches(*train, config.batch_size, order), desc=desc, **bar_options)
+            epoch_batches = _prepared(bar, n_batches, augment, generator, device, layout)
+            train_loss, train_acc = train_epoch(model, epoch_batches, optimizer, after_step=step)
             history.seconds.append(time.perf_counter() - start)
             history.cpu_seconds.append(time.process_time() - cpu_start)
             test_loss, test_acc = evaluate(model, *test, device=device)

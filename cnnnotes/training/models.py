@@ -73,10 +73,19 @@ def pool_first_cnn() -> nn.Sequential:
     second pooling halves the input of fc1 to 64·7·7 = 3136.
     """
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
 
 
 def _block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -98,11 +107,18 @@ def wide_cnn(width: int = 32, dropout: float = 0.25) -> nn.Sequential:
     _dropout(dropout)
     w = width
     return nn.Sequential(
-        *_block(1, w), *_block(w, w), nn.MaxPool2d(2),
-        *_block(w, 2 * w), *_block(2 * w, 2 * w), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(2 * w * 7 * 7, 256), nn.ReLU(),
-        nn.Dropout(dropout), nn.Linear(256, 10),
-    )  # fmt: skip
+        *_block(1, w),
+        *_block(w, w),
+        nn.MaxPool2d(2),
+        *_block(w, 2 * w),
+        *_block(2 * w, 2 * w),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * w * 7 * 7, 256),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(256, 10),
+    )
 
 
 MODELS: dict[str, Callable[[], nn.Module]] = {

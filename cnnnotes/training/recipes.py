@@ -6,22 +6,27 @@ script (:func:`run`), so their numbers are comparable.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
 
-from cnnnotes._validate import boolean, choice, number, positive_int
+from cnnnotes._validate import boolean
 from cnnnotes.repro import seed_everything
 from cnnnotes.training.augment import mean_and_std, normalize, shift_and_flip
 from cnnnotes.training.data import as_tensors, fashion_mnist
-from cnnnotes.training.loop import History, fit
+from cnnnotes.training.loop import History, TrainConfig, fit
 from cnnnotes.training.models import MODELS, build_model
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that defines a training run except the seed and the device."""
+    """Everything that defines a training run except the seed and the device.
+
+    The model's name, the data handling (``normalize``, ``augment``) and the fields of
+    the :class:`~cnnnotes.training.loop.TrainConfig` it trains with (all but ``max_batches``),
+    which check them.
+    """
 
     model: str = "notes"
     epochs: int = 5
@@ -39,13 +44,18 @@ class Recipe:
             raise ValueError(
                 f"unknown model {self.model!r}; choose one of {', '.join(sorted(MODELS))}"
             )
-        positive_int(self.epochs, "epochs")
-        positive_int(self.batch_size, "batch_size")
-        number(self.lr, "lr", above=0)
-        number(self.weight_decay, "weight_decay", at_least=0)
-        choice(self.schedule, "schedule", ("constant", "onecycle"))
-        for name in ("shuffle", "normalize", "augment", "channels_last"):
-            boolean(getattr(self, name), name)
+        self.train_config()  # checks the training fields
+        boolean(self.normalize, "normalize")
+        boolean(self.augment, "augment")
+
+    def train_config(self) -> TrainConfig:
+        """The training fields as :func:`~cnnnotes.training.loop.fit` takes them.
+
+        >>> Recipe(epochs=2).train_config().epochs
+        2
+        """
+        names = [f.name for f in fields(TrainConfig) if f.name != "max_batches"]
+        return TrainConfig(**{name: getattr(self, name) for name in names})
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -135,11 +145,9 @@ def run(
     train, test = data if data is not None else load_data(recipe.normalize)
     seed_everything(seed)
     model = build_model(recipe.model)
+    augment = shift_and_flip if recipe.augment else None
+    config = recipe.train_config()
     history = fit(
-        model, train, test,
-        epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-        shuffle=recipe.shuffle, seed=seed, weight_decay=recipe.weight_decay,
-        schedule=recipe.schedule, augment=shift_and_flip if recipe.augment else None,
-        device=device, progress=progress, channels_last=recipe.channels_last,
-    )  # fmt: skip
+        model, train, test, config, seed=seed, augment=augment, device=device, progress=progress
+    )
     return model, history
