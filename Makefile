@@ -20,8 +20,10 @@ unexport MPLBACKEND
 # The second configuration of the notebook tests: other float kernels (AVX2 convolutions,
 # matrix products and ATen kernels), each of which changes float results on an AVX-512 CPU.
 # Every stored output must hold under both; a number that changes here would change on
-# another CPU. `CNNNOTES_THREADS=1 make test` runs both at one thread (CONTRIBUTING.md).
+# another CPU. It also runs one thread per kernel, which changes the order of parallel
+# reductions; `CNNNOTES_THREADS=1 make test` makes the first pass one-thread too.
 PORTABLE_ENV := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+ONE_THREAD := CNNNOTES_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # Unit tests run on two workers; the tests that build or browse the site share one worker.
 PARALLEL := -n 2 --dist loadgroup
 NBVAL := -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -44,13 +46,15 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PARALLEL)
-	@# The notebooks twice, sharing one empty model cache. The first pass trains chapter 9 live
-	@# (so every test run does); the second re-checks every stored output under other float
-	@# kernels and reuses that model (CNNNOTES_CACHE_ANY_KERNELS: chapter 9's training outputs
-	@# are band-checked measurements, never compared digit for digit; see cnnnotes.training.cache).
+	@# The notebooks twice, sharing one empty model cache. The first pass, as the outputs were
+	@# made, trains chapter 9 live (so every test run does). The second re-checks every stored
+	@# output under other float kernels and one thread per kernel (two chapters at a time), and
+	@# reuses that model (CNNNOTES_CACHE_ANY_KERNELS: chapter 9's training outputs are
+	@# band-checked measurements, never compared digit for digit; see cnnnotes.training.cache).
 	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
 	CNNNOTES_CACHE=$$cache $(PY) $(NBVAL) book; \
-	env $(PORTABLE_ENV) CNNNOTES_CACHE=$$cache CNNNOTES_CACHE_ANY_KERNELS=1 $(PY) $(NBVAL) book
+	env $(PORTABLE_ENV) $(ONE_THREAD) CNNNOTES_CACHE=$$cache CNNNOTES_CACHE_ANY_KERNELS=1 \
+		$(PY) $(NBVAL) -n 2 --dist loadfile book
 
 ## check: the quick loop for contributors (lint, unit tests, doctests; no book, no notebooks)
 check: $(STAMP)

@@ -64,7 +64,7 @@ def test_kernel_settings_are_part_of_the_key(
 def test_any_kernels_reuses_across_kernel_settings_only(
     calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """make test's second notebook pass: other float kernels reuse the first pass's model."""
+    """make test's second notebook pass: other kernels and threads reuse the first pass's model."""
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     cache.trained("fast", data=tiny_data())
     monkeypatch.setenv(cache.ANY_KERNELS, "1")
@@ -72,9 +72,12 @@ def test_any_kernels_reuses_across_kernel_settings_only(
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "another ISA")
     cache.trained("fast", data=tiny_data())
     assert calls == [0], "other kernels, same machine: reused"
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 99)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     cache.trained("fast", data=tiny_data())
-    assert calls == [0, 0], "other threads: never reused"
+    assert calls == [0], "other threads: reused too"
+    monkeypatch.setattr(cache, "cpu_name", lambda: "another CPU")
+    cache.trained("fast", data=tiny_data())
+    assert calls == [0, 0], "another machine: never reused"
     monkeypatch.setenv(cache.ANY_KERNELS, "0")
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     cache.trained("fast", data=tiny_data())

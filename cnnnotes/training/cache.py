@@ -10,12 +10,12 @@ cannot be read or whose record does not match is deleted and trained again.
 Clear the cache with ``make clean`` or ``python -m cnnnotes cache --clear``.
 
 One exception, asked for explicitly: with ``CNNNOTES_CACHE_ANY_KERNELS=1`` an entry
-trained on this machine under *other float-kernel settings* (``KERNEL_VARIABLES``
-and the CPU capability ATen picked) is reused. ``make test`` sets it for its second
-notebook pass, which re-checks every stored output under other kernels: the one
-chapter that trains (chapter 9) then reuses the first pass's model instead of
-training again, which is sound because every output that depends on a trained model
-is a measurement, checked against a band, never compared digit for digit.
+trained on this machine under *other float-kernel settings* (``KERNEL_VARIABLES``, the
+CPU capability ATen picked, the thread count) is reused. ``make test`` sets it for its
+second notebook pass, which re-checks every stored output under other kernels and one
+thread: the one chapter that trains (chapter 9) then reuses the first pass's model
+instead of training again, which is sound because every output that depends on a
+trained model is a measurement, checked against a band, never compared digit for digit.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ KERNEL_VARIABLES = (
 """Environment variables that change which float kernels run, hence the last bits."""
 
 ANY_KERNELS = "CNNNOTES_CACHE_ANY_KERNELS"
-"""Set to ``1`` to reuse an entry trained under other float-kernel settings (see above)."""
+"""Set to ``1`` to reuse an entry trained under other float kernels or threads (see above)."""
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
@@ -105,13 +105,13 @@ def fingerprint(recipe: Recipe, seed: int, data: tuple[Split, Split]) -> dict[st
 
 
 def without_kernels(fp: dict[str, Any]) -> dict[str, Any]:
-    """``fp`` less the float-kernel settings: what stays the same across the test passes.
+    """``fp`` less the float-kernel settings and threads: what both test passes share.
 
-    >>> fp = {"seed": 0, "cpu": {"name": "x", "capability": "AVX2"}, "kernel_env": {}}
+    >>> fp = {"seed": 0, "threads": 2, "cpu": {"name": "x", "capability": "AVX2"}, "kernel_env": {}}
     >>> without_kernels(fp)
     {'seed': 0, 'cpu': {'name': 'x'}}
     """
-    rest = {k: v for k, v in fp.items() if k != "kernel_env"}
+    rest = {k: v for k, v in fp.items() if k not in ("kernel_env", "threads")}
     rest["cpu"] = {k: v for k, v in fp["cpu"].items() if k != "capability"}
     return rest
 

@@ -136,6 +136,11 @@ def parser(prog: str = "cnnnotes train") -> argparse.ArgumentParser:
         default=0,
         help=f"seed for initialisation and shuffling, 0..{MAX_SEED}",
     )
+    p.add_argument(
+        "--max-batches",
+        type=positive_int,
+        help="end each epoch after this many batches (a quick smoke run; default: all)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's)")
     p.add_argument("--out", type=Path, required=True, help="output folder (created at the end)")
@@ -199,7 +204,14 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
     except (DataNotFoundError, DataCorruptError, DataNotWritableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    model, history = run(recipe, seed=args.seed, device=device, progress=True, data=data)
+    model, history = run(
+        recipe,
+        seed=args.seed,
+        device=device,
+        progress=True,
+        data=data,
+        max_batches=args.max_batches,
+    )
     command = ["cnnnotes train", *(sys.argv[1:] if argv is None else argv)]
     meta = {
         "model": recipe.model,
@@ -207,6 +219,7 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
         "classes": list(CLASSES),
         "recipe": recipe.as_dict(),
         "seed": args.seed,
+        "max_batches": args.max_batches,  # None: full epochs
         "device": str(device),
         "history": history.as_dict(),
         "test_acc": history.test_acc[-1],

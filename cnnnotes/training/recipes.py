@@ -137,16 +137,18 @@ def run(
     device: torch.device | str = "cpu",
     progress: bool = True,
     data: tuple | None = None,
+    max_batches: int | None = None,
 ) -> tuple[nn.Module, History]:
     """Seed, build the recipe's model, train it; return the model and its history.
 
     ``data`` may pass ``load_data(recipe.normalize)``'s result to avoid reloading.
+    ``max_batches`` ends each epoch early (a quick smoke run, never a recorded result).
     """
+    config = replace(recipe.train_config(), max_batches=max_batches)
     train, test = data if data is not None else load_data(recipe.normalize)
     seed_everything(seed)
     model = build_model(recipe.model)
     augment = shift_and_flip if recipe.augment else None
-    config = recipe.train_config()
     history = fit(
         model, train, test, config, seed=seed, augment=augment, device=device, progress=progress
     )
