@@ -116,7 +116,7 @@ def test_cli_passes_seed_device_threads_and_saves_a_usable_checkpoint(
         seen["normalize"] = normalize
         return ((x, y), (x, y)), {"mean": 0.25, "std": 0.5}
 
-    def fake_run(recipe, seed, device, progress, data):
+    def fake_run(recipe, seed, device, progress, data, max_batches=None):
         seen.update(seed=seed, device=device, threads=torch.get_num_threads())
         torch.manual_seed(seed)
         return build_model(recipe.model), History(test_acc=[0.5], train_loss=[1.0])
