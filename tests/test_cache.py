@@ -75,13 +75,18 @@ def test_any_kernels_reuses_across_kernel_settings_only(
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     cache.trained("fast", data=tiny_data())
     assert calls == [0], "other threads: reused too"
+    (x, y), test = tiny_data()
+    cache.trained("fast", data=((x + 1e-7, y), test))
+    assert calls == [0], "inputs that differ in their last bits: reused"
+    cache.trained("fast", data=((x, y.flip(0)), test))
+    assert calls == [0, 0], "other labels: never reused"
     monkeypatch.setattr(cache, "cpu_name", lambda: "another CPU")
     cache.trained("fast", data=tiny_data())
-    assert calls == [0, 0], "another machine: never reused"
+    assert calls == [0, 0, 0], "another machine: never reused"
     monkeypatch.setenv(cache.ANY_KERNELS, "0")
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     cache.trained("fast", data=tiny_data())
-    assert calls == [0, 0, 0], "without the variable, kernel settings are part of the key"
+    assert calls == [0, 0, 0, 0], "without the variable, kernel settings are part of the key"
 
 
 def test_threads_cpu_versions_and_code_are_part_of_the_key(
