@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -9,16 +10,39 @@ import torch
 import torch.nn.functional as F
 
 from cnnnotes.check import (
+    check_1x1_as_linear,
     check_answer,
+    check_avg_pool2d,
     check_conv2d,
+    check_corr2d,
+    check_edge_kernel,
+    check_normalize,
     check_output_size,
     check_param_count,
     check_pool2d,
-    check_pool_size,
     check_receptive_field,
+    check_to_tensor,
     compare,
 )
+from cnnnotes.check.convolution import CORR2D_MISTAKES, ONE_BY_ONE_MISTAKES
+from cnnnotes.check.optim import MOMENTUM_MISTAKES, check_momentum_steps
+from cnnnotes.check.sizes import CONV_SIZE_MISTAKES, RF_MISTAKES
+from cnnnotes.check.tensors import (
+    AVG_POOL_MISTAKES,
+    CONV_MISTAKES,
+    NORMALIZE_MISTAKES,
+    POOL_MISTAKES,
+    TO_TENSOR_MISTAKES,
+)
+from cnnnotes.check.training import (
+    ACCUMULATE_MISTAKES,
+    LOOP_MISTAKES,
+    LOSS_MISTAKES,
+    check_accumulate_step,
+    check_train_loop,
+)
 from cnnnotes.conv import ops
+from cnnnotes.conv.kernels import box_blur, laplacian, prewitt, sharpen, sobel
 from cnnnotes.oracle import sweep
 from cnnnotes.oracle.sweep import (
     empirical_receptive_field,
@@ -28,6 +52,7 @@ from cnnnotes.oracle.sweep import (
     sweep_pool_sizes,
     sweep_receptive_fields,
 )
+from cnnnotes.training.loop import train_epoch
 
 # ---------------------------------------------------------------- compare
 
@@ -91,38 +116,41 @@ def test_check_answer():
 # ---------------------------------------------------------------- scalar checks
 
 
-def out_size(size, kernel_size, stride, padding):
-    return (size + 2 * padding - kernel_size) // stride + 1
+def out_size(size, kernel_size, stride, padding, dilation):
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
 def test_check_output_size():
-    assert check_output_size(out_size) == "All 2,972 cases match PyTorch."
-    assert check_output_size(lambda w, k, s, p: torch.tensor(out_size(w, k, s, p))).startswith(
-        "All"
-    )
-    no_floor = check_output_size(lambda w, k, s, p: (w + 2 * p - k) / s + 1)
+    assert check_output_size(out_size) == "All 8,268 cases match PyTorch."
+    as_tensor = check_output_size(lambda w, k, s, p, d: torch.tensor(out_size(w, k, s, p, d)))
+    assert as_tensor.startswith("All")
+    no_floor = check_output_size(lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) / s + 1)
     assert no_floor == (
-        "Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0) returned 2.5, PyTorch gives 2."
-        " That is what dividing without the floor gives."
+        "Mismatch: fn(size=6, kernel_size=3, stride=2, padding=0, dilation=1) returned 2.5,"
+        " PyTorch gives 2. That is what dividing without the floor gives."
     )
-    no_padding = check_output_size(lambda w, k, s, p: (w - k) // s + 1)
-    assert no_padding.endswith("padding=1) returned 3, PyTorch gives 5.")  # no named slip fits
-    one_side = check_output_size(lambda w, k, s, p: (w + p - k) // s + 1)
-    assert one_side.endswith("That is what padding on one side only (P instead of 2P) gives.")
-    no_plus_one = check_output_size(lambda w, k, s, p: (w + 2 * p - k) // s)
-    assert no_plus_one.endswith("That is what forgetting the +1 gives.")
-    assert "returned None" in check_output_size(lambda w, k, s, p: None)
+    no_padding = check_output_size(lambda w, k, s, p, d: (w - d * (k - 1) - 1) // s + 1)
+    # no classic slip explains it, so none is named
+    assert no_padding.endswith("padding=1, dilation=1) returned 3, PyTorch gives 5.")
+    assert "returned None" in check_output_size(lambda w, k, s, p, d: None)
+
+
+@pytest.mark.parametrize("slip", sorted(CONV_SIZE_MISTAKES))
+def test_check_output_size_names_each_classic_slip(slip):
+    message = check_output_size(CONV_SIZE_MISTAKES[slip])
+    assert message.startswith("Mismatch"), message
+    assert message.endswith(f"That is what {slip} gives."), message
 
 
 def test_check_output_size_reports_an_exception_with_its_case():
-    def picky(size, kernel_size, stride, padding):
+    def picky(size, kernel_size, stride, padding, dilation):
         if padding > 2:
             raise ValueError("padding too big")
-        return out_size(size, kernel_size, stride, padding)
+        return out_size(size, kernel_size, stride, padding, dilation)
 
     assert check_output_size(picky) == (
         "Your function raised ValueError: padding too big for "
-        "picky(size=5, kernel_size=3, stride=1, padding=3); PyTorch gives 9."
+        "picky(size=5, kernel_size=3, stride=1, padding=3, dilation=1); PyTorch gives 9."
     )
 
 
@@ -139,15 +167,6 @@ def test_check_param_count():
     )
 
 
-def test_check_pool_size():
-    assert check_pool_size(out_size) == "All 1,017 cases match PyTorch."
-    ceil = check_pool_size(lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1)
-    assert ceil == (
-        "Mismatch: fn(size=5, kernel_size=2, stride=2, padding=0) returned 3, PyTorch gives 2."
-        " That is what ceil instead of floor gives."
-    )
-
-
 def rf(layers):
     r, j = 1, 1
     for k, s in layers:
@@ -156,11 +175,19 @@ def rf(layers):
 
 
 def test_check_receptive_field():
-    assert check_receptive_field(rf) == "All 99 cases match PyTorch."
+    assert check_receptive_field(rf) == "All 117 cases match PyTorch."
     no_jump = check_receptive_field(lambda layers: 1 + sum(k - 1 for k, _ in layers))
     assert no_jump == (
         "Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured receptive field is 7."
+        " That is what adding F − 1 per layer and ignoring the strides (no jump) gives."
     )
+
+
+@pytest.mark.parametrize("slip", sorted(RF_MISTAKES))
+def test_check_receptive_field_names_each_classic_slip(slip):
+    message = check_receptive_field(RF_MISTAKES[slip])
+    assert message.startswith("Mismatch"), message
+    assert message.endswith(f"That is what {slip} gives."), message
 
 
 def test_check_receptive_field_learner_cannot_spoil_the_cases():
@@ -169,7 +196,7 @@ def test_check_receptive_field_learner_cannot_spoil_the_cases():
         layers.clear()
         return result
 
-    assert check_receptive_field(destructive).startswith("All 99")
+    assert check_receptive_field(destructive).startswith("All 117")
 
 
 # ---------------------------------------------------------------- tensor checks
@@ -223,8 +250,8 @@ def test_check_conv2d_shows_the_values_at_one_index():
 
 
 def test_check_pool2d():
-    assert check_pool2d(ops.max_pool2d) == "All 8 cases match F.max_pool2d."
-    assert check_pool2d(ops.avg_pool2d, "avg") == "All 8 cases match F.avg_pool2d."
+    assert check_pool2d(ops.max_pool2d) == "All 10 cases match F.max_pool2d."
+    assert check_pool2d(ops.avg_pool2d, "avg") == "All 10 cases match F.avg_pool2d."
     assert "F.max_pool2d gives" in check_pool2d(ops.avg_pool2d)
 
     def zero_padded_max(x, k, s, p):
@@ -254,6 +281,42 @@ def test_checks_are_deterministic():
     assert check_conv2d(wrong) == first
     assert check_conv2d(wrong, seed=1) != first, "the seed must choose the cases"
     assert check_pool2d(ops.avg_pool2d) == check_pool2d(ops.avg_pool2d)
+
+
+@pytest.mark.parametrize(
+    ("kind", "slip"),
+    [(kind, slip) for kind in ("max", "avg") for slip in sorted(POOL_MISTAKES[kind])],
+)
+def test_check_pool2d_names_each_classic_slip(kind, slip):
+    message = check_pool2d(POOL_MISTAKES[kind][slip], kind)
+    assert message.startswith("Mismatch"), message
+    assert message.endswith(f"That is what {slip} gives."), message
+
+
+def _avg_by_hand(x, k, s, p, count_include_pad):
+    """Average pooling from scratch: window sums over zero padding, divided by F² or by
+    the real cells (the window sums of a tensor of ones)."""
+
+    def sums(t):
+        return F.pad(t, (p, p, p, p)).unfold(2, k, s).unfold(3, k, s).sum(dim=(-2, -1))
+
+    return sums(x) / (k * k if count_include_pad else sums(torch.ones_like(x)))
+
+
+def test_check_avg_pool2d():
+    assert check_avg_pool2d(_avg_by_hand) == "All 20 cases match F.avg_pool2d."
+    assert check_avg_pool2d(lambda x, k, s, p, c: _avg_by_hand(x, k, s, p, not c)).startswith(
+        "Mismatch for x (2, 2, 7, 5), kernel_size=3, stride=2, padding=1, count_include_pad=True"
+    )
+    raising = check_avg_pool2d(lambda x, k, s, p, c: 1 / 0)
+    assert raising.startswith("Your function raised ZeroDivisionError")
+
+
+@pytest.mark.parametrize("slip", sorted(AVG_POOL_MISTAKES))
+def test_check_avg_pool2d_names_each_classic_slip(slip):
+    message = check_avg_pool2d(AVG_POOL_MISTAKES[slip])
+    assert message.startswith("Mismatch"), message
+    assert message.endswith(f"That is what {slip} gives."), message
 
 
 # ---------------------------------------------------------------- sweeps
@@ -345,4 +408,381 @@ def test_conv_and_pool_checks_name_their_classic_mistakes():
         return F.max_pool2d(F.pad(x, (p, p, p, p)), k, s)
 
     assert check_pool2d(zero_padded).endswith("padding with zeros instead of -inf gives.")
-    assert "That is what" not in check_conv2d(lambda x, w, b, s, p: F.conv2d(x, w, None, s, p))
+    no_bias = check_conv2d(lambda x, w, b, s, p: F.conv2d(x, w, None, s, p))
+    assert no_bias.endswith("That is what forgetting the bias gives.")
+    plus_one = check_conv2d(lambda x, w, b, s, p: F.conv2d(x, w, b, s, p) + 1)
+    assert "That is what" not in plus_one  # no named slip fits: none is named
+
+
+# ---------------------------------------------------------------- chapter 8 self-checks
+
+
+def _learner_loop(*, train="train", zero_grad="before", step=True, returns="mean"):
+    """A learner's ``my_train_epoch``: right, or with one classic slip planted."""
+
+    def my_train_epoch(model, batches, optimizer):
+        if train == "train":
+            model.train()
+        elif train == "eval":
+            model.eval()
+        total, seen, means = 0.0, 0, []
+        for xb, yb in batches:
+            loss = F.cross_entropy(model(xb), yb)
+            if zero_grad == "before":
+                optimizer.zero_grad()
+            loss.backward()
+            if zero_grad == "between":
+                optimizer.zero_grad()
+            if step:
+                optimizer.step()
+            if zero_grad == "after":
+                optimizer.zero_grad()
+            total, seen = total + loss.item() * len(yb), seen + len(yb)
+            means.append(loss.item())
+        return {
+            "mean": total / seen,
+            "tensor": torch.tensor(total / seen),
+            "mean of means": sum(means) / len(means),
+            "sum": total,
+            "last": means[-1],
+            "tuple": (total / seen, 0.0),
+        }[returns]
+
+    return my_train_epoch
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _learner_loop(),
+        _learner_loop(zero_grad="after"),  # the notes' order: clear after the step
+        _learner_loop(returns="tensor"),
+        lambda model, batches, optimizer: train_epoch(model, batches, optimizer)[0],
+    ],
+)
+def test_check_train_loop_passes_right_loops(answer):
+    assert check_train_loop(answer) == (
+        "Correct: the weights after the epoch and the mean loss match train_epoch in all 3 cases."
+    )
+
+
+NO_GRADIENT = (
+    "They did not change at all, so no gradient reached step(): did zero_grad() run between "
+    "backward() and step(), or was step() not called?"
+)
+EVAL_MODE = "It looks like you trained in evaluation mode: call model.train()"
+
+
+LOOP_SLIPS = [
+    (_learner_loop(zero_grad=None), "It looks like you forgot optimizer.zero_grad()"),
+    (_learner_loop(zero_grad="between"), NO_GRADIENT),  # X4
+    (_learner_loop(step=False), NO_GRADIENT),
+    (_learner_loop(train=None), EVAL_MODE),  # X3: never switches training on
+    (_learner_loop(train="eval"), EVAL_MODE),  # X3: switches it off
+    (_learner_loop(returns="mean of means"), "It looks like you averaged the batch means"),
+    (_learner_loop(returns="sum"), "It looks like you forgot to divide the summed loss"),
+    (_learner_loop(returns="last"), "It looks like you returned the loss of the last batch"),
+    (_learner_loop(returns="tuple"), "return the mean loss as one number, not tuple"),
+    (lambda model, batches, optimizer: model(3), "Your function raised"),
+]
+
+
+@pytest.mark.parametrize(("answer", "named"), LOOP_SLIPS)
+def test_check_train_loop_names_each_classic_mistake(answer, named):
+    message = check_train_loop(answer)
+    assert not message.startswith("Correct") and named in message, message
+
+
+def test_check_train_loop_names_the_failing_case_and_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    message = check_train_loop(_learner_loop(train=None))
+    assert torch.equal(torch.get_rng_state(), before), "the check's dropout drew from the caller"
+    assert message.startswith(
+        "Not yet: for an MLP with batch norm, batches of 5, 5, 5, 5, 3 and "
+        "SGD(lr=0.1, momentum=0.9), the weights after the epoch differ from train_epoch's"
+    ), message
+
+
+def _learner_momentum(slip=None):
+    """A learner's ``momentum_steps``: right, or with one classic slip planted."""
+
+    def momentum_steps(theta, grads, lr, mu):
+        b = torch.zeros_like(theta)
+        for g in grads:
+            previous = b
+            if slip == "damped":
+                b = mu * b + (1 - mu) * g
+            elif slip == "lr twice":
+                b = mu * b + lr * g
+            else:
+                b = mu * b + g
+            if slip == "gradient":
+                theta = theta - lr * g
+            elif slip == "late":
+                theta = theta - lr * previous
+            elif slip == "nesterov":
+                theta = theta - lr * (g + mu * b)
+            elif slip == "plus":
+                theta = theta + lr * b
+            else:
+                theta = theta - lr * b
+        return theta
+
+    return momentum_steps
+
+
+def _momentum_in_place(theta, grads, lr, mu):
+    b = torch.zeros_like(theta)
+    for g in grads:
+        b.mul_(mu).add_(g)
+        theta -= lr * b  # changes the caller's tensor: allowed, the check passes copies
+    return theta
+
+
+def _momentum_lr_in_buffer(theta, grads, lr, mu):
+    u = torch.zeros_like(theta)  # the other texts' form: u = -lr * b
+    for g in grads:
+        u = mu * u - lr * g
+        theta = theta + u
+    return theta
+
+
+@pytest.mark.parametrize(
+    "answer", [_learner_momentum(), _momentum_in_place, _momentum_lr_in_buffer]
+)
+def test_check_momentum_steps_passes_right_answers(answer):
+    assert check_momentum_steps(answer) == "All 5 cases match torch.optim.SGD."
+
+
+MOMENTUM_SLIPS = [
+    ("damped", "It looks like you kept a damped average b ← μ·b + (1 − μ)·g"),
+    ("gradient", "It looks like you stepped along the gradient instead of the buffer"),
+    ("late", "It looks like you stepped with the previous buffer"),
+    ("nesterov", "It looks like you took Nesterov's step"),
+    ("lr twice", "It looks like you mixed the two forms of momentum"),
+    ("plus", "It looks like you added the step (θ ← θ + η·b), which climbs the loss"),
+]
+
+
+@pytest.mark.parametrize(("slip", "named"), MOMENTUM_SLIPS)
+def test_check_momentum_steps_names_each_classic_mistake(slip, named):
+    message = check_momentum_steps(_learner_momentum(slip))
+    assert message.startswith("Mismatch for theta of shape") and named in message, message
+
+
+def _learner_accumulate(*, scale="share", zero="first", step_each=False, reduction="mean"):
+    """A learner's ``accumulate_step``: right, or with one classic slip planted."""
+
+    def accumulate_step(model, micro_batches, optimizer):
+        total = sum(len(yb) for _, yb in micro_batches)
+        if zero == "first":
+            optimizer.zero_grad()
+        for xb, yb in micro_batches:
+            if zero == "each":
+                optimizer.zero_grad()
+            loss = F.cross_entropy(model(xb), yb, reduction=reduction)
+            if reduction == "sum":
+                loss = loss / total
+            elif scale == "share":
+                loss = loss * len(yb) / total
+            elif scale == "count":
+                loss = loss / len(micro_batches)
+            loss.backward()
+            if step_each:
+                optimizer.step()
+        if not step_each:
+            optimizer.step()
+        if zero == "last":
+            optimizer.zero_grad()
+
+    return accumulate_step
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [_learner_accumulate(), _learner_accumulate(zero="last"), _learner_accumulate(reduction="sum")],
+)
+def test_check_accumulate_step_passes_right_answers(answer):
+    assert check_accumulate_step(answer) == (
+        "Correct: in all 4 cases two accumulated steps give the weights of two whole-batch steps."
+    )
+
+
+ACCUMULATE_SLIPS = [
+    (_learner_accumulate(scale=None), "It looks like you did not scale the micro-batch"),
+    (_learner_accumulate(scale="count"), "It looks like you divided each micro-batch's loss"),
+    (_learner_accumulate(zero="each"), "It looks like you called zero_grad() before every"),
+    (_learner_accumulate(step_each=True), "It looks like you called step() after every"),
+    (_learner_accumulate(zero=None), "It looks like you never cleared .grad between two"),
+    (lambda model, micro_batches, optimizer: model(3), "Your function raised"),
+]
+
+
+@pytest.mark.parametrize(("answer", "named"), ACCUMULATE_SLIPS)
+def test_check_accumulate_step_names_each_classic_mistake(answer, named):
+    message = check_accumulate_step(answer)
+    assert not message.startswith("Correct") and named in message, message
+
+
+@pytest.mark.parametrize(
+    ("mistakes", "slips"),
+    [
+        ({**LOOP_MISTAKES, **LOSS_MISTAKES}, LOOP_SLIPS),
+        (MOMENTUM_MISTAKES, MOMENTUM_SLIPS),
+        (ACCUMULATE_MISTAKES, ACCUMULATE_SLIPS),
+    ],
+)
+def test_every_named_mistake_of_chapter_8_is_planted_above(mistakes, slips):
+    """A mistake a check can name but no test plants could be named wrongly unnoticed."""
+    planted = [named.removeprefix("It looks like you ") for _, named in slips]
+    for mistake in mistakes:
+        assert any(mistake.startswith(p) for p in planted), f"no test plants: {mistake}"
+
+
+# ---------------------------------------------------------------- chapters 1-3 self-checks
+
+
+def _loop_conv2d(x, w, b, s, p, *, bias_per_channel=False, stride=None, flip=False):
+    """A learner's conv2d with plain loops (float32 sums in their own order), right or with
+    one classic slip planted."""
+    stride = s if stride is None else stride
+    w = w.flip(-2, -1) if flip else w
+    n, _, fh, fw = w.shape
+    padded = F.pad(x, (p, p, p, p))
+    h_out = (padded.shape[2] - fh) // stride + 1
+    w_out = (padded.shape[3] - fw) // stride + 1
+    y = x.new_zeros(x.shape[0], n, h_out, w_out)
+    for i in range(h_out):
+        for j in range(w_out):
+            patch = padded[:, :, i * stride : i * stride + fh, j * stride : j * stride + fw]
+            y[:, :, i, j] = (patch[:, None] * w).sum(dim=(2, 3, 4))
+    if b is None:
+        return y
+    return y + (x.shape[1] if bias_per_channel else 1) * b[:, None, None]
+
+
+def _loop_corr2d(x, w, *, early=False):
+    """A learner's valid cross-correlation with loops; ``early`` stops one window short."""
+    (h, wd), (kh, kw) = x.shape, w.shape
+    rows, cols = h - kh + (0 if early else 1), wd - kw + (0 if early else 1)
+    out = torch.zeros(rows, cols)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = (x[i : i + kh, j : j + kw] * w).sum()
+    return out
+
+
+def test_chapter_1_to_3_checks_pass_right_answers():
+    assert check_to_tensor(lambda im: im[None].to(torch.float32) / 255).startswith("All 12")
+    assert check_normalize(lambda x, m, s: (x - m) / s).startswith("All 10")
+    assert check_conv2d(_loop_conv2d) == "All 11 cases match F.conv2d."
+    assert check_corr2d(_loop_corr2d) == "All 10 cases match F.conv2d."
+    assert check_1x1_as_linear(lambda conv: conv.weight[:, :, 0, 0]).startswith("All 6")
+    assert check_1x1_as_linear(lambda conv: conv.weight.flatten(1)).startswith("All 6")
+
+
+@pytest.mark.parametrize(
+    ("check", "mistakes"),
+    [
+        (check_to_tensor, TO_TENSOR_MISTAKES),
+        (check_normalize, NORMALIZE_MISTAKES),
+        (check_conv2d, CONV_MISTAKES),
+        (check_corr2d, CORR2D_MISTAKES),
+        (check_1x1_as_linear, ONE_BY_ONE_MISTAKES),
+    ],
+)
+def test_chapter_1_to_3_checks_name_each_planted_mistake(check, mistakes):
+    """Each classic slip, planted as the learner's answer, fails and is named (not another)."""
+    for name, wrong in mistakes.items():
+        message = check(wrong)
+        assert message.startswith("Mismatch"), (name, message)
+        assert message.endswith(f"That is what {name} gives."), (name, message)
+
+
+@pytest.mark.parametrize(
+    ("check", "answer", "named"),
+    [
+        (check_conv2d, functools.partial(_loop_conv2d, bias_per_channel=True), "once per input"),
+        (check_conv2d, functools.partial(_loop_conv2d, stride=1), "ignoring the stride"),
+        (check_conv2d, functools.partial(_loop_conv2d, flip=True), "flipping the kernel"),
+        (check_corr2d, functools.partial(_loop_corr2d, early=True), "one window early"),
+        (check_corr2d, lambda x, w: _loop_corr2d(x, w.flip(0, 1)), "flipping the kernel"),
+        (check_to_tensor, lambda im: im.reshape(*im.shape, 1) / 255.0, "channel axis last"),
+        (check_to_tensor, lambda im: torch.div(im[None], 255, rounding_mode="floor"), "// 255"),
+        (check_normalize, lambda x, m, s: x.sub(x.mean()).div(x.std()), "batch's own mean"),
+        (check_1x1_as_linear, lambda conv: conv.weight.squeeze(), "squeeze()"),
+    ],
+)
+def test_chapter_1_to_3_checks_name_slips_written_the_learners_way(check, answer, named):
+    """The learner's code computes differently from the planted formula (loops summing float32
+    in their own order): the slip is still recognised and named."""
+    message = check(answer)
+    assert message.startswith("Mismatch"), message
+    assert named in message.split("That is what")[-1], message
+
+
+EDGE_RIGHT = [
+    ("horizontal", sobel("y")),
+    ("horizontal", prewitt("y")),
+    ("horizontal", 0.5 * prewitt("y")),
+    ("horizontal", torch.tensor([[0.0, 0, 0], [-1, -1, -1], [1, 1, 1]])),  # one-sided
+    ("horizontal", torch.tensor([[-1.0], [0], [1]])),  # 3×1
+    ("vertical", sobel("x")),
+    ("vertical", prewitt("x").double()),
+]
+
+
+@pytest.mark.parametrize(("direction", "kernel"), EDGE_RIGHT)
+def test_check_edge_kernel_passes_edge_detectors(direction, kernel):
+    assert check_edge_kernel(kernel, direction) == (
+        f"All 8 test images give the responses of a {direction}-edge detector."
+    )
+
+
+@pytest.mark.parametrize(
+    ("direction", "kernel", "named"),
+    [
+        ("horizontal", sobel("x"), "It looks like your kernel detects vertical edges"),
+        ("vertical", sobel("y"), "It looks like your kernel detects horizontal edges"),
+        ("horizontal", -prewitt("y"), "It looks like the signs are reversed"),
+        ("vertical", -sobel("x"), "It looks like the signs are reversed"),
+        ("horizontal", box_blur(3), "Your weights sum to 1, so a flat region responds"),
+        ("horizontal", sharpen(), "Your weights sum to 1, so a flat region responds"),
+        ("horizontal", torch.zeros(3, 3), "your kernel gives 0 everywhere"),
+        ("horizontal", laplacian(), "it must be positive or 0."),  # no classic slip named
+    ],
+)
+def test_check_edge_kernel_names_the_classic_mistakes(direction, kernel, named):
+    message = check_edge_kernel(kernel, direction)
+    assert message.startswith("Mismatch for the image"), message
+    assert named in message, message
+
+
+def test_check_edge_kernel_messages_speak_of_the_right_axis():
+    horizontal = check_edge_kernel(-prewitt("y"))
+    assert "dark above, bright from row 4" in horizontal, horizontal
+    vertical = check_edge_kernel(-prewitt("x"), "vertical")
+    assert "dark left, bright from column 4" in vertical, vertical
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (([[-1.0, 0, 1]],), TypeError, "kernel must be a torch.Tensor"),
+        ((torch.zeros(1, 3, 3),), ValueError, "kernel must have shape"),
+        ((torch.zeros(7, 7),), ValueError, "at most 5×5"),
+        ((sobel("y"), "diagonal"), ValueError, "direction must be 'horizontal' or 'vertical'"),
+    ],
+)
+def test_check_edge_kernel_rejects_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        check_edge_kernel(*args)
+
+
+@pytest.mark.parametrize("check", [check_train_loop, check_momentum_steps, check_accumulate_step])
+def test_chapter_8_checks_refuse_bad_input(check):
+    with pytest.raises(TypeError, match="fn must be your function fn"):
+        check(5)
+    with pytest.raises(ValueError, match="seed must be an int from 0"):
+        check(lambda *args: None, seed=-1)

@@ -1,38 +1,58 @@
-"""Self-checks for the backpropagation exercises: the gradients of a loss, a convolution, a pool.
+"""Self-checks for the backpropagation exercises: the gradients of the loss and of max pooling.
 
-The expected values come from PyTorch's autograd. When an answer fails, the
-message shows the first failing case and, if the wrong output is exactly what a
-classic mistake gives (forgot ``/ N``, unflipped kernel, gradient to every tied
-maximum, …), names that mistake.
+The expected values come from PyTorch's autograd, on a fixed grid of cases (one
+``NamedTuple`` per case, its fields the arguments the exercise asks for). When an
+answer fails, the message shows the first failing case and, if the wrong output is
+exactly what a classic mistake gives (forgot ``/ N``, gradient to every tied maximum,
+…), names that mistake. The convolution's check is
+:func:`cnnnotes.check.conv_backward.check_conv2d_backward`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cnnnotes.check.core import check_tensors
-from cnnnotes.conv.backprop import avg_pool2d_backward, conv_transpose2d
+from cnnnotes.conv.backprop import avg_pool2d_backward
 
 Hint = tuple[str, Tensor]
 """A classic mistake, and the output it gives on the current case."""
 
 
-def _grad(f: Callable[..., Tensor], inputs: tuple[Tensor, ...], grad_out: Tensor) -> list[Tensor]:
-    """Autograd's gradients of ``f(*inputs)`` for the upstream gradient ``grad_out``."""
+def autograd_grads(
+    f: Callable[..., Tensor], inputs: tuple[Tensor, ...], grad_out: Tensor
+) -> list[Tensor]:
+    """Autograd's gradients of ``f(*inputs)`` for the upstream gradient ``grad_out``.
+
+    >>> two, three = torch.tensor(2.0), torch.tensor(3.0)
+    >>> autograd_grads(lambda a, b: a * b, (two, three), torch.tensor(1.0))
+    [tensor(3.), tensor(2.)]
+    """
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
     f(*leaves).backward(grad_out)
     return [t.grad for t in leaves]
 
 
+class CrossEntropyCase(NamedTuple):
+    """A case of :func:`check_cross_entropy_grad`: ``logits`` of shape ``(N, K)``, times
+    ``scale``; the target labels are drawn at random."""
+
+    logits: tuple[int, int]
+    scale: float
+    drawn = ("target",)
+
+
+_E = CrossEntropyCase
 CROSS_ENTROPY_CASES = (
-    (4, 10, 1), (8, 3, 1), (1, 5, 1), (16, 10, 3),
-    (2, 2, 1), (5, 7, 10), (3, 10, 100), (6, 4, 200),
+    _E((4, 10), 1), _E((8, 3), 1), _E((1, 5), 1), _E((16, 10), 3),
+    _E((2, 2), 1), _E((5, 7), 10), _E((3, 10), 100), _E((6, 4), 200),
 )  # fmt: skip
-"""``(batch size, classes, logit scale)`` cases of :func:`check_cross_entropy_grad`."""
+"""The cases of :func:`check_cross_entropy_grad`; scales 100 and 200 overflow a naive softmax."""
 
 
 def check_cross_entropy_grad(fn: Callable[[Tensor, Tensor], Tensor], *, seed: int = 0) -> str:
@@ -48,15 +68,19 @@ def check_cross_entropy_grad(fn: Callable[[Tensor, Tensor], Tensor], *, seed: in
     g = torch.Generator().manual_seed(seed)
 
     def cases():
-        for n, c, scale in CROSS_ENTROPY_CASES:
-            z = scale * torch.randn(n, c, generator=g)
-            y = torch.randint(0, c, (n,), generator=g)
-            want = _grad(lambda z: F.cross_entropy(z, y), (z,), torch.tensor(1.0))[0]  # noqa: B023
-            onehot = F.one_hot(y, c).float()
+        for (n, k), scale in CROSS_ENTROPY_CASES:
+            z = scale * torch.randn(n, k, generator=g)
+            y = torch.randint(0, k, (n,), generator=g)
+            want = autograd_grads(lambda z: F.cross_entropy(z, y), (z,), torch.tensor(1.0))[0]  # noqa: B023
+            onehot = F.one_hot(y, k).float()
             hints: list[Hint] = [
                 (
                     "forgot to divide by the batch size N (the loss is a mean over the batch)",
                     want * n,
+                ),
+                (
+                    "divided by the number of classes K instead of the batch size N",
+                    want * n / k,
                 ),
                 ("flipped the sign: the gradient is softmax − onehot, not onehot − softmax", -want),
                 ("forgot to subtract the one-hot target", z.softmax(1) / n),
@@ -69,148 +93,101 @@ def check_cross_entropy_grad(fn: Callable[[Tensor, Tensor], Tensor], *, seed: in
                     (z.exp() / z.exp().sum(1, keepdim=True) - onehot) / n,
                 ),
             ]
-            yield f"logits ({n}, {c}) × {scale}, target {y.tolist()}", (z, y), want, hints
+            yield f"logits ({n}, {k}) × {scale}, target {y.tolist()}", (z, y), want, hints
 
     return check_tensors(fn, cases(), "autograd of F.cross_entropy")
 
 
-CONV_BACKWARD_CASES = (
-    ((2, 1, 5, 5), (1, 1, 3, 3), 1), ((1, 1, 5, 5), (1, 1, 3, 3), 1),
-    ((2, 3, 6, 6), (4, 3, 3, 3), 1), ((1, 2, 7, 5), (3, 2, 3, 2), 1),
-    ((2, 2, 4, 4), (2, 2, 4, 4), 1), ((3, 1, 6, 7), (2, 1, 2, 2), 1),
-    ((1, 3, 5, 5), (2, 3, 1, 1), 1),
-    ((2, 1, 7, 7), (1, 1, 3, 3), 2), ((2, 2, 8, 8), (3, 2, 3, 3), 2),
-    ((1, 3, 9, 7), (2, 3, 2, 3), 3), ((2, 1, 6, 6), (1, 1, 2, 2), 2),
-    ((1, 2, 10, 9), (2, 2, 4, 3), 3),
-)  # fmt: skip
-"""``(x shape, weight shape, stride)`` cases of :func:`check_conv2d_backward` (no padding)."""
-
-
-def check_conv2d_backward(fn: Callable, *, stride: int | None = 1, seed: int = 0) -> str:
-    """Check ``fn(grad_out, x, weight, stride)`` → ``(grad_x, grad_weight, grad_bias)``.
-
-    The gradients of ``F.conv2d(x, weight, bias, stride)`` (no padding) for the
-    upstream gradient ``grad_out``. ``stride=1`` checks stride-1 cases only (``fn``
-    may ignore its ``stride``), ``stride=2`` or ``3`` only that stride, and
-    ``stride=None`` every case (strides 1, 2 and 3). Each case counts three times,
-    once per gradient.
-
-    >>> from cnnnotes.conv.backprop import conv2d_backward
-    >>> check_conv2d_backward(conv2d_backward, stride=None)
-    'All 36 cases match autograd of F.conv2d.'
-    """
-    if stride is not None and stride not in (1, 2, 3):
-        raise ValueError(f"stride must be 1, 2, 3 or None (all of them), got {stride!r}")
-    g = torch.Generator().manual_seed(seed)
-    names = ("grad_x", "grad_weight", "grad_bias")
-
-    def part(i: int, *args: object) -> object:
-        out = fn(*args)
-        if not (isinstance(out, tuple | list) and len(out) == 3):
-            raise TypeError(f"return a tuple {names}, not {type(out).__name__}")
-        return out[i]
-
-    def cases():
-        for xs, ws, s in CONV_BACKWARD_CASES:
-            if stride is not None and s != stride:
-                continue
-            x, w, b = (torch.randn(shape, generator=g) for shape in (xs, ws, ws[:1]))
-            grad_out = torch.randn(F.conv2d(x, w, b, s).shape, generator=g)
-            want = _grad(lambda x, w, b: F.conv2d(x, w, b, s), (x, w, b), grad_out)  # noqa: B023
-            op = (xs[2] - ws[2]) % s, (xs[3] - ws[3]) % s  # rows the convolution never read
-            unflipped = conv_transpose2d(grad_out, w.flip(2, 3), None, s, 0, op)
-            hints: list[list[Hint]] = [
-                [
-                    (
-                        "used the unflipped kernel: grad_x needs the kernel flipped (rotated 180°)",
-                        unflipped,
-                    ),
-                    (
-                        "used the stride-1 formula: for stride s, spread grad_out with s−1 zeros "
-                        "between its entries (a transposed convolution)",
-                        conv_transpose2d(grad_out, w),
-                    ),
-                ],
-                [
-                    (
-                        "divided grad_weight by the batch size N: grad_out already holds the 1/N",
-                        want[1] / xs[0],
-                    )
-                ],
-                [
-                    (
-                        "averaged grad_bias instead of summing over the batch and all positions",
-                        grad_out.mean(dim=(0, 2, 3)),
-                    ),
-                    (
-                        "summed grad_bias over the positions of the first example only",
-                        grad_out[0].sum(dim=(1, 2)),
-                    ),
-                ],
-            ]
-            case = f"x {xs}, weight {ws}, stride={s}"
-            for i in range(3):
-                yield f"{names[i]} of {case}", (i, grad_out, x, w, s), want[i], hints[i]
-
-    return check_tensors(part, cases(), "autograd of F.conv2d")
-
-
-def _every_max_backward(grad_out: Tensor, x: Tensor, k: int, s: int, p: int) -> Tensor:
-    """The classic mistake: send each window's gradient to *all* its tied maxima."""
-    out = F.max_pool2d(x, k, s, p)
+def _slip_max_backward(grad_out: Tensor, x: Tensor, k: int, s: int, p: int, slip: str) -> Tensor:
+    """Max pooling's backward pass with one classic slip: ``"every"`` tied maximum gets the
+    gradient, the ``"last"`` one gets it, or the input is padded with ``"zeros"``."""
     n, c, h, w = x.shape
-    xp = x.new_zeros(n, c, h + 2 * p, w + 2 * p)
-    big = x.new_full((n, c, h + 2 * p, w + 2 * p), -torch.inf)
+    big = x.new_full((n, c, h + 2 * p, w + 2 * p), 0.0 if slip == "zeros" else -torch.inf)
     big[:, :, p : p + h, p : p + w] = x
-    for i in range(out.shape[2]):
-        for j in range(out.shape[3]):
-            win = big[:, :, i * s : i * s + k, j * s : j * s + k]
-            hit = win == out[:, :, i, j, None, None]
-            xp[:, :, i * s : i * s + k, j * s : j * s + k] += hit * grad_out[:, :, i, j, None, None]
-    return xp[:, :, p : p + h, p : p + w]
+    grad = torch.zeros_like(big)
+    for i in range(grad_out.shape[2]):
+        for j in range(grad_out.shape[3]):
+            rows, cols = slice(i * s, i * s + k), slice(j * s, j * s + k)
+            win = big[:, :, rows, cols].reshape(n, c, k * k)
+            top = win == win.amax(dim=2, keepdim=True)
+            if slip == "last":
+                top = F.one_hot(k * k - 1 - top.flip(2).int().argmax(2), k * k).bool()
+            elif slip == "zeros":
+                top = F.one_hot(top.int().argmax(2), k * k).bool()
+            share = top * grad_out[:, :, i, j, None]
+            grad[:, :, rows, cols] += share.reshape(n, c, k, k)
+    return grad[:, :, p : p + h, p : p + w]
 
 
+class PoolBackwardCase(NamedTuple):
+    """A case of :func:`check_max_pool_backward`; ``values`` says how ``x`` is drawn
+    (``"distinct"``, ``"ties"``: small integers, ``"negative"``: all below 0) and
+    ``grad_out`` is drawn at random."""
+
+    x: tuple[int, int, int, int]
+    kernel_size: int
+    stride: int
+    padding: int
+    values: str
+    drawn = ("grad_out",)
+
+
+_P = PoolBackwardCase
 POOL_BACKWARD_CASES = (
-    ((1, 1, 4, 4), 2, 2, 0, False), ((2, 3, 6, 6), 2, 2, 0, False),
-    ((1, 2, 7, 7), 3, 2, 0, False), ((2, 1, 5, 6), 3, 1, 1, False),
-    ((1, 1, 4, 4), 2, 2, 0, True), ((2, 2, 6, 6), 2, 2, 0, True),
-    ((1, 2, 7, 5), 3, 2, 1, True), ((1, 1, 6, 6), 3, 1, 0, True),
+    _P((1, 1, 4, 4), 2, 2, 0, "distinct"), _P((2, 3, 6, 6), 2, 2, 0, "distinct"),
+    _P((1, 2, 7, 7), 3, 2, 0, "distinct"), _P((2, 1, 5, 6), 3, 1, 1, "distinct"),
+    _P((1, 1, 4, 4), 2, 2, 0, "ties"), _P((2, 2, 6, 6), 2, 2, 0, "ties"),
+    _P((1, 2, 7, 5), 3, 2, 1, "ties"), _P((1, 1, 6, 6), 3, 1, 0, "ties"),
+    _P((2, 2, 5, 5), 3, 2, 1, "negative"),
 )  # fmt: skip
-"""``(x shape, kernel_size, stride, padding, ties)`` cases of :func:`check_max_pool_backward`."""
+"""The cases of :func:`check_max_pool_backward`."""
+
+_VALUES = {"distinct": "distinct values", "ties": "with ties", "negative": "all negative"}
 
 
 def check_max_pool_backward(fn: Callable, *, seed: int = 0) -> str:
     """Check ``fn(grad_out, x, kernel_size, stride, padding)`` → ``∂ / ∂ x`` of ``F.max_pool2d``.
 
-    Later cases have ties (integer-valued ``x``): PyTorch gives the whole gradient to
-    the first maximum in the window's scan order (row by row), none to the others.
+    Some cases have ties (integer-valued ``x``): PyTorch's current kernels give the
+    whole gradient to the first maximum in the window's scan order (row by row), none
+    to the others. One padded case is all negative, so a zero padding would win.
 
     >>> from cnnnotes.conv.backprop import max_pool2d_backward
     >>> check_max_pool_backward(max_pool2d_backward)
-    'All 8 cases match autograd of F.max_pool2d.'
+    'All 9 cases match autograd of F.max_pool2d.'
     """
     g = torch.Generator().manual_seed(seed)
 
     def cases():
-        for xs, k, s, p, ties in POOL_BACKWARD_CASES:
+        for xs, k, s, p, values in POOL_BACKWARD_CASES:
             x = torch.randn(xs, generator=g)
-            if ties:
+            if values == "ties":
                 x = torch.randint(0, 3, xs, generator=g).float()
+            elif values == "negative":
+                x = -0.1 - x.abs()
             grad_out = torch.randn(F.max_pool2d(x, k, s, p).shape, generator=g)
-            want = _grad(lambda x: F.max_pool2d(x, k, s, p), (x,), grad_out)[0]  # noqa: B023
+            want = autograd_grads(lambda x: F.max_pool2d(x, k, s, p), (x,), grad_out)[0]  # noqa: B023
             hints: list[Hint] = [
                 (
                     "sent the gradient to every maximum of a window; with ties only the first "
                     "one (in scan order) gets it",
-                    _every_max_backward(grad_out, x, k, s, p),
+                    _slip_max_backward(grad_out, x, k, s, p, "every"),
+                ),
+                (
+                    "sent the gradient to the last maximum of a tie; PyTorch gives it to the "
+                    "first one in scan order",
+                    _slip_max_backward(grad_out, x, k, s, p, "last"),
+                ),
+                (
+                    "padded with zeros: pad with −∞, so that a padding cell is never the maximum",
+                    _slip_max_backward(grad_out, x, k, s, p, "zeros"),
                 ),
                 (
                     "spread the gradient evenly over the window (that is average pooling)",
                     avg_pool2d_backward(grad_out, x, k, s, p),
                 ),
             ]
-            kind = "with ties" if ties else "distinct values"
-            case = f"x {xs} ({kind}), kernel_size={k}, stride={s}, padding={p}"
+            case = f"x {xs} ({_VALUES[values]}), kernel_size={k}, stride={s}, padding={p}"
             yield case, (grad_out, x, k, s, p), want, hints
 
     return check_tensors(fn, cases(), "autograd of F.max_pool2d")

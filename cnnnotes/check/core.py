@@ -102,7 +102,8 @@ def _named_mistake(mistakes: Mistakes | None, args: tuple, got: object) -> str:
             continue
         if isinstance(theirs, torch.Tensor):
             same = isinstance(got, torch.Tensor) and got.shape == theirs.shape
-            same = same and bool(torch.allclose(got.detach().to(theirs.dtype), theirs))
+            # the tolerance that makes a right answer pass: loops round differently
+            same = same and _tensor_mismatch(got.detach().to(theirs.dtype), theirs, "") is None
         else:
             same = as_number(got) == theirs
         if same:

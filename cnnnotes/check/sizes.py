@@ -1,6 +1,6 @@
 """Self-checks for sizes and counts, against real layers.
 
-Output sizes of a convolution, a pool and a transposed convolution, parameter counts, receptive
+Output sizes of a convolution and a transposed convolution, parameter counts, receptive
 fields. A mismatch that a classic slip explains (ceil for floor, a forgotten ``output_padding``,
 …) is named in the message.
 """
@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import NamedTuple
 
 from torch import nn
 
 from cnnnotes.check.core import check_scalars, same_number
 from cnnnotes.oracle.sweep import empirical_receptive_field, torch_output_size
 
-SIZE_MISTAKES = {
-    "ceil instead of floor": lambda w, k, s, p: math.ceil((w + 2 * p - k) / s) + 1,
-    "dividing without the floor": lambda w, k, s, p: (w + 2 * p - k) / s + 1,
-    "padding on one side only (P instead of 2P)": lambda w, k, s, p: (w + p - k) // s + 1,
-    "forgetting the +1": lambda w, k, s, p: (w + 2 * p - k) // s,
-}
-"""The classic slips in W' = floor((W + 2P - F) / S) + 1."""
+CONV_SIZE_MISTAKES = {
+    "ceil instead of floor":
+        lambda w, k, s, p, d: math.ceil((w + 2 * p - d * (k - 1) - 1) / s) + 1,
+    "dividing without the floor":
+        lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) / s + 1,
+    "padding on one side only (P instead of 2P)":
+        lambda w, k, s, p, d: (w + p - d * (k - 1) - 1) // s + 1,
+    "forgetting the +1": lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) // s,
+    "ignoring the dilation (F in place of d(F − 1) + 1)":
+        lambda w, k, s, p, d: (w + 2 * p - k) // s + 1,
+    "d·F in place of the dilated kernel's span d(F − 1) + 1":
+        lambda w, k, s, p, d: (w + 2 * p - d * k) // s + 1,
+    "reading the dilation as the gap between taps (d + 1 in place of d)":
+        lambda w, k, s, p, d: (w + 2 * p - (d + 1) * (k - 1) - 1) // s + 1,
+}  # fmt: skip
+"""The classic slips in W' = floor((W + 2P - d(F - 1) - 1) / S) + 1."""
 
 PARAM_MISTAKES = {
     "one bias per input channel, N(F²D + D) (the notes' slip)": lambda d, n, k: n * (k * k * d + d),
@@ -36,48 +46,78 @@ def _sizes() -> tuple[int, ...]:
     return (*range(5, 33), 1, 2, 3, 4)  # typical sizes first, tiny ones last
 
 
-def check_output_size(fn: Callable[[int, int, int, int], int]) -> str:
-    """Check ``fn(size, kernel_size, stride, padding)`` against ``nn.Conv2d``.
+CONV_SIZE_CASES = tuple(
+    (w, k, s, p, d)
+    for d in (1, 2, 3)
+    for s in (1, 2, 3, 4)
+    for k in (3, 5, 1, 2, 4, 7)
+    for p in (0, 1, 2, 3)
+    for w in _sizes()
+    if d * (k - 1) + 1 <= w + 2 * p  # the kernel fits: PyTorch refuses the rest
+)
+"""``(size, kernel_size, stride, padding, dilation)`` cases of :func:`check_output_size`."""
 
-    A mismatch that a classic slip explains (ceil for floor, no floor, padding on
-    one side, no +1) is named in the message.
 
-    >>> check_output_size(lambda size, k, s, p: (size + 2 * p - k) / s + 1).endswith(
-    ...     "PyTorch gives 2. That is what dividing without the floor gives.")
+def _call(fn: Callable, args: tuple) -> object:
+    """``fn(*args)`` on copies of list arguments, or None if it raises."""
+    try:
+        return fn(*(list(a) if isinstance(a, (list, tuple)) else a for a in args))
+    except Exception:  # the learner's code may raise anything
+        return None
+
+
+def _slip(fn: Callable, cases: tuple, oracle: Callable, mistakes: dict[str, Callable]) -> str:
+    """`` That is what <slip> gives.`` for the classic slip that gives every one of ``fn``'s
+    wrong answers (the one that agrees with ``fn`` on the most cases, if several do); ``""``
+    if no single slip explains them all."""
+    answers = [_call(fn, c) for c in cases]
+    wrong = [i for i, c in enumerate(cases) if not same_number(answers[i], oracle(*c))]
+    if not wrong:
+        return ""
+    fits = []
+    for name, slip in mistakes.items():
+        theirs = [_call(slip, c) for c in cases]
+        if all(same_number(answers[i], theirs[i]) for i in wrong):
+            fits.append((sum(map(same_number, answers, theirs)), name))
+    if not fits:
+        return ""
+    best = max(count for count, _ in fits)
+    name = next(name for count, name in fits if count == best)
+    return f" That is what {name} gives."
+
+
+def check_output_size(fn: Callable[[int, int, int, int, int], int]) -> str:
+    """Check ``fn(size, kernel_size, stride, padding, dilation)`` against ``nn.Conv2d``.
+
+    The cases are :data:`CONV_SIZE_CASES`: every size up to 32, kernel up to 7, stride
+    up to 4, padding up to 3 and dilation up to 3 where the kernel fits. A mismatch that
+    a classic slip explains (:data:`CONV_SIZE_MISTAKES`) is named in the message.
+
+    >>> def conv_size(w, k, s, p, d):
+    ...     return (w + 2 * p - d * (k - 1) - 1) // s + 1
+    >>> check_output_size(conv_size)
+    'All 8,268 cases match PyTorch.'
+    >>> check_output_size(lambda w, k, s, p, d: (w + 2 * p - k) // s + 1).endswith(
+    ...     "That is what ignoring the dilation (F in place of d(F − 1) + 1) gives.")
     True
     """
 
-    def cases() -> Iterator[tuple[int, int, int, int]]:
-        for s in (1, 2, 3, 4):
-            for k in (3, 5, 1, 2, 4, 7):
-                for p in (0, 1, 2, 3):
-                    yield from ((w, k, s, p) for w in _sizes() if k <= w + 2 * p)
-
     @functools.cache
-    def layer(k: int, s: int, p: int) -> nn.Module:
-        return nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), bias=False)
+    def oracle(w: int, k: int, s: int, p: int, d: int) -> int | None:
+        layer = nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False)
+        return torch_output_size(layer, w)
 
-    def oracle(w: int, k: int, s: int, p: int) -> int:
-        return torch_output_size(layer(k, s, p), w)
+    names = ("size", "kernel_size", "stride", "padding", "dilation")
+    msg = check_scalars(fn, names, iter(CONV_SIZE_CASES), oracle)
+    if msg.startswith("Mismatch"):
+        msg += _slip(fn, CONV_SIZE_CASES, oracle, CONV_SIZE_MISTAKES)
+    return msg
 
-    names = ("size", "kernel_size", "stride", "padding")
-    return check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
 
-
-def check_pool_size(fn: Callable[[int, int, int, int], int]) -> str:
-    """Check ``fn(size, kernel_size, stride, padding)`` against ``nn.MaxPool2d`` (floor mode)."""
-
-    def cases() -> Iterator[tuple[int, int, int, int]]:
-        for s in (2, 1, 3):
-            for k in (2, 3, 1, 4, 5):
-                for p in range(k // 2 + 1):
-                    yield from ((w, k, s, p) for w in _sizes() if k <= w + 2 * p)
-
-    def oracle(w: int, k: int, s: int, p: int) -> int:
-        return torch_output_size(nn.MaxPool2d((k, 1), (s, 1), (p, 0)), w)
-
-    names = ("size", "kernel_size", "stride", "padding")
-    return check_scalars(fn, names, cases(), oracle, SIZE_MISTAKES)
+PARAM_COUNT_CASES: tuple[tuple[int, int, int], ...] = tuple(
+    (d, n, k) for k in (3, 5, 1, 2, 7) for d in (1, 3, 2, 8) for n in (1, 8, 16, 2)
+)
+"""``(in_channels, out_channels, kernel_size)`` cases of :func:`check_param_count`."""
 
 
 def check_param_count(fn: Callable[[int, int, int], int]) -> str:
@@ -88,7 +128,7 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
     >>> "one bias per input channel" in check_param_count(lambda d, n, k: n * (k * k * d + d))
     True
     """
-    cases = ((d, n, k) for k in (3, 5, 1, 2, 7) for d in (1, 3, 2, 8) for n in (1, 8, 16, 2))
+    cases = iter(PARAM_COUNT_CASES)
 
     def oracle(d: int, n: int, k: int) -> int:
         return sum(p.numel() for p in nn.Conv2d(d, n, k, device="meta").parameters())
@@ -97,71 +137,146 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
     return check_scalars(fn, names, cases, oracle, PARAM_MISTAKES)
 
 
+def _rf_no_jump(layers: list[tuple[int, int]]) -> int:
+    return 1 + sum(k - 1 for k, _ in layers)
+
+
+def _rf_own_stride(layers: list[tuple[int, int]]) -> int:
+    r = 1
+    for k, s in layers:
+        r += (k - 1) * s
+    return r
+
+
+def _rf_jump_first(layers: list[tuple[int, int]]) -> int:
+    r, j = 1, 1
+    for k, s in layers:
+        j *= s
+        r += (k - 1) * j
+    return r
+
+
+def _rf_from_zero(layers: list[tuple[int, int]]) -> int:
+    r, j = 0, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+    return r
+
+
+RF_MISTAKES = {
+    "adding F − 1 per layer and ignoring the strides (no jump)": _rf_no_jump,
+    "growing by (F − 1)·S, the layer's own stride, in place of (F − 1)·J, the jump so far":
+        _rf_own_stride,
+    "updating the jump before the receptive field (J_l in place of J_{l−1})": _rf_jump_first,
+    "starting from R_0 = 0 in place of 1 (a pixel sees itself)": _rf_from_zero,
+}  # fmt: skip
+"""The classic slips in the recurrence R_l = R_{l−1} + (F_l − 1)·J_{l−1}, J_l = J_{l−1}·S_l."""
+
+_RF_ONE = ((3, 1), (3, 2), (2, 2), (5, 1), (1, 1), (5, 2), (2, 1), (3, 3), (4, 2))
+_RF_FEW = ((3, 1), (3, 2), (2, 2))
+RF_STACKS = (
+    *([a] for a in _RF_ONE),
+    *([a, b] for a in _RF_ONE for b in _RF_ONE),
+    *([a, b, c] for a in _RF_FEW for b in _RF_FEW for c in _RF_FEW),
+)
+"""The ``[(kernel, stride), ...]`` stacks of :func:`check_receptive_field`: one to three
+layers, kernels 1 to 5, strides 1 to 3."""
+
+
 def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
     """Check ``fn([(kernel, stride), ...])`` against gradients of real ``Conv2d`` stacks.
 
-    The expected value is measured by :func:`~cnnnotes.oracle.sweep.empirical_receptive_field`.
+    The expected value is measured by :func:`~cnnnotes.oracle.sweep.empirical_receptive_field`
+    on every stack of :data:`RF_STACKS`; a classic slip (:data:`RF_MISTAKES`) is named.
 
-    >>> check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers))
-    'Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured receptive field is 7.'
-    """
-    one = ((3, 1), (3, 2), (2, 2), (5, 1), (1, 1), (5, 2), (2, 1), (3, 3))
-    few = ((3, 1), (3, 2), (2, 2))
-    stacks = [
-        *([a] for a in one),
-        *([a, b] for a in one for b in one),
-        *([a, b, c] for a in few for b in few for c in few),
-    ]
-    msg = check_scalars(fn, ("layers",), ((s,) for s in stacks), empirical_receptive_field)
-    return msg.replace("PyTorch gives", "the measured receptive field is")
-
-
-TRANSPOSE_MISTAKES: tuple[tuple[str, Callable[[int, int, int, int, int], int]], ...] = (
-    ("forgot output_padding", lambda n, k, s, p, op: (n - 1) * s - 2 * p + k),
-    ("added 2·padding instead of subtracting it",
-     lambda n, k, s, p, op: (n - 1) * s + 2 * p + k + op),
-    ("used size·stride instead of (size − 1)·stride",
-     lambda n, k, s, p, op: n * s - 2 * p + k + op),
-    ("computed a Conv2d's output size (the map the other way)",
-     lambda n, k, s, p, op: (n + 2 * p - k) // s + 1),
-    ("used ceil instead of floor in a Conv2d's size (and a transposed convolution "
-     "needs no rounding at all)", lambda n, k, s, p, op: -(-(n + 2 * p - k) // s) + 1),
-)  # fmt: skip
-"""Classic wrong formulas for the output size of a transposed convolution."""
-
-
-def check_conv_transpose_size(fn: Callable[[int, int, int, int, int], int]) -> str:
-    """Check ``fn(size, kernel_size, stride, padding, output_padding)`` (an int).
-
-    The expected sizes come from real ``nn.ConvTranspose2d`` layers, on every case
-    PyTorch accepts (output_padding < stride, output size >= 1).
-
-    >>> check_conv_transpose_size(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k + op)
-    'All 1,311 cases match PyTorch.'
-    >>> check_conv_transpose_size(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k)[-40:]
-    'It looks like you forgot output_padding.'
+    >>> message = check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers))
+    >>> message[:62]
+    'Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured'
+    >>> message.endswith("adding F − 1 per layer and ignoring the strides (no jump) gives.")
+    True
     """
 
     @functools.cache
-    def layer(k: int, s: int, p: int, op: int) -> nn.Module:
-        return nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (op, 0), bias=False)
+    def measured(stack: tuple[tuple[int, int], ...]) -> int:
+        return empirical_receptive_field(list(stack))
 
-    def oracle(n: int, k: int, s: int, p: int, op: int) -> int | None:
-        return torch_output_size(layer(k, s, p, op), n)
+    def oracle(layers: list[tuple[int, int]]) -> int:
+        return measured(tuple(layers))
 
-    every = [
-        (n, k, s, p, op)
-        for s in (1, 2, 3)
-        for op in range(s)
-        for p in (0, 1, 2)
-        for k in (3, 2, 4, 1, 5)
-        for n in (*range(4, 16), 1, 2, 3)
-        if (n - 1) * s - 2 * p + k + op >= 1
-    ]
-    names = ("size", "kernel_size", "stride", "padding", "output_padding")
-    msg = check_scalars(fn, names, iter(every), oracle)
+    cases = tuple((list(stack),) for stack in RF_STACKS)
+    msg = check_scalars(fn, ("layers",), (tuple(list(a) for a in c) for c in cases), oracle)
     if msg.startswith("Mismatch"):
-        for mistake, formula in TRANSPOSE_MISTAKES:
+        msg += _slip(fn, cases, oracle, RF_MISTAKES)
+    return msg.replace("PyTorch gives", "the measured receptive field is")
+
+
+class TransposeSizeCase(NamedTuple):
+    """A case of :func:`check_conv_transpose_size`: the arguments of ``fn``."""
+
+    size: int
+    kernel_size: int
+    stride: int
+    padding: int
+    output_padding: int
+    dilation: int
+
+
+CONV_TRANSPOSE_SIZE_CASES = tuple(
+    TransposeSizeCase(n, k, s, p, a, d)
+    for s in (1, 2, 3)
+    for d in (1, 2, 3)
+    for a in range(max(s, d))  # PyTorch's rule: output_padding < max(stride, dilation)
+    for p in (0, 1, 2)
+    for k in (3, 2, 4, 1, 5)
+    for n in (*range(4, 16), 1, 2, 3)
+    if (n - 1) * s - 2 * p + d * (k - 1) + a + 1 >= 1  # PyTorch refuses an empty output
+)
+"""The cases of :func:`check_conv_transpose_size`, every one a layer PyTorch accepts."""
+
+TRANSPOSE_MISTAKES = {
+    "forgot output_padding": lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + d * (k - 1) + 1,
+    "forgot the dilation, d(F − 1)": lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + k + a,
+    "took d·F for the dilated kernel's span, which is d(F − 1) + 1":
+        lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + d * k + a,
+    "added 2·padding instead of subtracting it":
+        lambda n, k, s, p, a, d: (n - 1) * s + 2 * p + d * (k - 1) + a + 1,
+    "used size·stride instead of (size − 1)·stride":
+        lambda n, k, s, p, a, d: n * s - 2 * p + d * (k - 1) + a + 1,
+    "computed a Conv2d's output size (the map the other way)":
+        lambda n, k, s, p, a, d: (n + 2 * p - d * (k - 1) - 1) // s + 1,
+    "used ceil instead of floor in a Conv2d's size (and a transposed convolution "
+    "needs no rounding at all)":
+        lambda n, k, s, p, a, d: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1,
+}  # fmt: skip
+"""Classic wrong formulas for the output size of a transposed convolution."""
+
+
+def check_conv_transpose_size(fn: Callable[[int, int, int, int, int, int], int]) -> str:
+    """Check ``fn(size, kernel_size, stride, padding, output_padding, dilation)`` (an int).
+
+    The expected sizes come from real ``nn.ConvTranspose2d`` layers, on every case of
+    :data:`CONV_TRANSPOSE_SIZE_CASES` (strides and dilations 1 to 3, every
+    ``output_padding`` PyTorch accepts). A function that matches a classic wrong
+    formula on every case is told which.
+
+    >>> right = lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + d * (k - 1) + a + 1
+    >>> check_conv_transpose_size(right)
+    'All 4,854 cases match PyTorch.'
+    >>> check_conv_transpose_size(lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + k + a)[-48:]
+    'It looks like you forgot the dilation, d(F − 1).'
+    """
+
+    @functools.cache
+    def layer(k: int, s: int, p: int, a: int, d: int) -> nn.Module:
+        return nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (a, 0), bias=False, dilation=(d, 1))
+
+    def oracle(n: int, k: int, s: int, p: int, a: int, d: int) -> int | None:
+        return torch_output_size(layer(k, s, p, a, d), n)
+
+    every = CONV_TRANSPOSE_SIZE_CASES
+    msg = check_scalars(fn, TransposeSizeCase._fields, iter(every), oracle)
+    if msg.startswith("Mismatch"):
+        for mistake, formula in TRANSPOSE_MISTAKES.items():
             if all(same_number(_safe(fn, c), formula(*c)) for c in every):
                 return f"{msg} It looks like you {mistake}."
     return msg
