@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnnotes.conv import ops
 from cnnnotes.learn import losses
 from cnnnotes.oracle import agree
 from cnnnotes.oracle.cases import Case, Draw, draw_cases
@@ -87,11 +86,6 @@ def test_stable_for_huge_logits():
     z = torch.tensor([[1e4, 0.0, -1e4]], dtype=torch.float32)
     assert losses.cross_entropy(z, torch.tensor([2])).item() == pytest.approx(2e4)
     assert torch.isfinite(losses.cross_entropy_backward(z, torch.tensor([2]))).all()
-
-
-def test_reexported_from_ops():
-    assert ops.cross_entropy is losses.cross_entropy
-    assert ops.cross_entropy_backward is losses.cross_entropy_backward
 
 
 @pytest.mark.parametrize(

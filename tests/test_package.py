@@ -104,6 +104,23 @@ def test_the_import_graph_flows_one_way() -> None:
             assert not backwards, f"{earlier} imports {sorted(backwards)}, later in {flow}"
 
 
+PARTS_BELOW = {
+    "conv": ("learn", "training", "analysis", "modern", "check"),
+    "learn": ("training", "analysis", "modern", "check"),
+    "oracle": ("training", "analysis", "modern", "check"),
+}
+"""What a part of the course never imports: the hand-made arithmetic comes before training."""
+
+
+@pytest.mark.parametrize("part", sorted(PARTS_BELOW))
+def test_earlier_parts_never_import_later_ones(part: str) -> None:
+    graph = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+    later = tuple(f"cnnnotes.{name}" for name in PARTS_BELOW[part])
+    for name in sorted(n for n in graph if n.startswith(f"cnnnotes.{part}")):
+        found = sorted(m for m in reachable(graph, name) if m.startswith(later))
+        assert not found, f"{name} imports {found}"
+
+
 # Where one module may use another's private names: only the package's private helper
 # modules (validation, atomic writes, the windows shared by ops and backprop).
 ALLOWED_PRIVATE = {"cnnnotes._validate", "cnnnotes._io", "cnnnotes.conv._windows"}

@@ -9,8 +9,6 @@ padding, slicing, ``Tensor.unfold``, matmul, ``einsum``), never ``F.conv2d``,
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 from torch import Tensor
 
@@ -27,11 +25,6 @@ from cnnnotes.conv._windows import (
     pool_windows,
     windows,
 )
-from cnnnotes.learn.losses import cross_entropy, cross_entropy_backward
-
-_BACKPROP = ("avg_pool2d_backward", "conv2d_backward", "conv_transpose2d", "max_pool2d_backward")
-"""Re-exported from :mod:`cnnnotes.conv.backprop`, imported on first use (lazily, so that
-importing the forward ops does not load the backward ones)."""
 
 __all__ = [
     "avg_pool2d",
@@ -40,19 +33,9 @@ __all__ = [
     "convolve1d",
     "convolve2d",
     "cross_correlate1d",
-    "cross_entropy",
-    "cross_entropy_backward",
     "im2col",
     "max_pool2d",
-    *_BACKPROP,
 ]
-
-
-def __getattr__(name: str) -> object:
-    """The names in ``_BACKPROP``, imported when first asked for."""
-    if name in _BACKPROP:
-        return getattr(importlib.import_module("cnnnotes.conv.backprop"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def im2col(
