@@ -24,7 +24,7 @@ unexport MPLBACKEND
 # reductions; `CNNNOTES_THREADS=1 make test` makes the first pass one-thread too.
 PORTABLE_ENV := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 ONE_THREAD := CNNNOTES_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# Unit tests run on two workers; the tests that build or browse the site share one worker.
+# Unit tests run on two workers; the book is built once per run (a lock in tests/conftest.py).
 PARALLEL := -n 2 --dist loadgroup
 NBVAL := -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 

@@ -3,7 +3,9 @@ thread counts; pieces of case functions for :func:`cnnnotes.oracle.agree`; fake 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import json
 import math
 import os
 import struct
@@ -34,25 +36,37 @@ class Build:
 
 
 @pytest.fixture(scope="session")
-def book_build() -> Build:
+def book_build(testrun_uid: str) -> Build:
     """Build the whole book from scratch (``--all``: no cached page hides a warning).
 
+    Once per test run: under pytest-xdist every worker that needs the site takes a file
+    lock; the first builds and records the result for this run, the others reuse it.
     ``CNNNOTES_REUSE_BUILD=1`` serves an existing ``_build/html`` instead, for working on
-    the browser tests; its log is empty, so the strict-build test proves nothing then.
+    the browser tests; its log is empty, so the strict-build test skips then.
     """
     if os.environ.get("CNNNOTES_REUSE_BUILD") == "1" and (HTML / "index.html").is_file():
         return Build(0, "", HTML, reused=True)
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    bindir = Path(sys.executable).parent
-    subprocess.run([sys.executable, "scripts/vendor_assets.py"], cwd=ROOT, check=True, env=env)
-    proc = subprocess.run(
-        [str(bindir / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going", "--all"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    return Build(proc.returncode, proc.stdout + proc.stderr, HTML)
+    (ROOT / "_build").mkdir(exist_ok=True)
+    with (ROOT / "_build" / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        record = ROOT / "_build" / f".build-{testrun_uid}.json"
+        if record.is_file():
+            done = json.loads(record.read_text(encoding="utf-8"))
+            return Build(done["returncode"], done["log"], HTML)
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        bindir = Path(sys.executable).parent
+        vendor = [sys.executable, "scripts/vendor_assets.py"]
+        subprocess.run(vendor, cwd=ROOT, check=True, env=env)
+        proc = subprocess.run(
+            [str(bindir / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going", "--all"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        log = proc.stdout + proc.stderr
+        record.write_text(json.dumps({"returncode": proc.returncode, "log": log}), encoding="utf-8")
+        return Build(proc.returncode, log, HTML)
 
 
 BOOK_FIXTURES = {"book_build", "installed"}
@@ -62,8 +76,8 @@ BOOK_FIXTURES = {"book_build", "installed"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that builds, browses or installs the book as ``site``.
 
-    ``make check`` skips them; under pytest-xdist they share one worker
-    (``--dist loadgroup``), so the book is built once per run, not once per worker.
+    ``make check`` skips them. Under pytest-xdist they may run on any worker: the
+    ``book_build`` fixture's lock builds the book once per run all the same.
     """
     for item in items:
         if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
