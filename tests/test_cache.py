@@ -10,12 +10,13 @@ import torch
 from cnnnotes.training import cache
 from cnnnotes.training.loop import History
 from cnnnotes.training.models import build_model
+from cnnnotes.training.recipes import Splits
 
 
-def tiny_data(value: float = 0.0) -> tuple:
+def tiny_data(value: float = 0.0) -> Splits:
     x = torch.full((4, 1, 28, 28), value)
     y = torch.arange(4)
-    return (x, y), (x[:2], y[:2])
+    return Splits((x, y), (x[:2], y[:2]), (x[2:], y[2:]))
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     def fake_run(recipe, seed, device, progress, data):
         made.append(seed)
         torch.manual_seed(seed)
-        return build_model(recipe.model), History(test_acc=[0.5], seconds=[1.0])
+        return build_model(recipe.model), History(val_acc=[0.5], seconds=[1.0])
 
     monkeypatch.setattr(cache, "run", fake_run)
     return made
@@ -36,7 +37,7 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_reuses_a_matching_entry_only(calls: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     model, first = cache.trained("fast", seed=4, data=tiny_data())
     again, second = cache.trained("fast", seed=4, data=tiny_data())
-    assert calls == [4] and second.test_acc == first.test_acc == [0.5]
+    assert calls == [4] and second.val_acc == first.val_acc == [0.5]
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     cache.trained("fast", seed=4, data=tiny_data(), retrain=True)
@@ -75,10 +76,10 @@ def test_any_kernels_reuses_across_kernel_settings_only(
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     cache.trained("fast", data=tiny_data())
     assert calls == [0], "other threads: reused too"
-    (x, y), test = tiny_data()
-    cache.trained("fast", data=((x + 1e-7, y), test))
+    (x, y), val, test = tiny_data()
+    cache.trained("fast", data=Splits((x + 1e-7, y), val, test))
     assert calls == [0], "inputs that differ in their last bits: reused"
-    cache.trained("fast", data=((x, y.flip(0)), test))
+    cache.trained("fast", data=Splits((x, y.flip(0)), val, test))
     assert calls == [0, 0], "other labels: never reused"
     monkeypatch.setattr(cache, "cpu_name", lambda: "another CPU")
     cache.trained("fast", data=tiny_data())
@@ -115,7 +116,7 @@ def test_a_bad_entry_is_rebuilt(calls: list[int], damage: str) -> None:
     else:  # a readable checkpoint whose record belongs to another run
         torch.save({"state_dict": {}, "meta": {"model": "fast"}}, entry)
     _, history = cache.trained("fast", data=tiny_data())
-    assert calls == [0, 0] and history.test_acc == [0.5]
+    assert calls == [0, 0] and history.val_acc == [0.5]
     assert cache._cached(entry, cache.fingerprint(cache.RECIPES["fast"], 0, tiny_data()))
 
 

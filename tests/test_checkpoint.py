@@ -17,13 +17,14 @@ from cnnnotes.training.checkpoint import (
 from cnnnotes.training.data import CLASSES
 from cnnnotes.training.loop import History
 from cnnnotes.training.models import build_model
+from cnnnotes.training.recipes import Splits
 
 REFERENCE_META = {  # the record cnnnotes/training/reference.py writes, key for key
     "model": "notes",
     "recipe": {"name": "notes-corrected", "model": "notes", "epochs": 5},
     "seed": 0,
     "normalization": {"mean": 0.2860, "std": 0.3530},
-    "history": History(test_acc=[0.9]).as_dict(),
+    "history": History(val_acc=[0.9]).as_dict(),
     "test_acc": 0.9,
     "provenance": {"command": "x", "versions": {}, "machine": {}, "threads": 2, "date": "d"},
 }
@@ -114,12 +115,12 @@ def test_cli_passes_seed_device_threads_and_saves_a_usable_checkpoint(
 
     def fake_data(normalize: bool):
         seen["normalize"] = normalize
-        return ((x, y), (x, y)), {"mean": 0.25, "std": 0.5}
+        return Splits((x, y), (x, y), (x, y)), {"mean": 0.25, "std": 0.5}
 
     def fake_run(recipe, seed, device, progress, data, max_batches=None):
         seen.update(seed=seed, device=device, threads=torch.get_num_threads())
         torch.manual_seed(seed)
-        return build_model(recipe.model), History(test_acc=[0.5], train_loss=[1.0])
+        return build_model(recipe.model), History(val_acc=[0.5], train_loss=[1.0])
 
     monkeypatch.setattr(cli, "load_data_with_stats", fake_data)
     monkeypatch.setattr(cli, "run", fake_run)

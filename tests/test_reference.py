@@ -11,7 +11,7 @@ from cnnnotes.training import reference, results
 from cnnnotes.training.checkpoint import save_checkpoint
 from cnnnotes.training.loop import evaluate
 from cnnnotes.training.models import NotesCNN
-from cnnnotes.training.recipes import RECIPES
+from cnnnotes.training.recipes import RECIPES, Splits
 
 
 def test_record_matches_the_recipe_in_the_code() -> None:
@@ -22,7 +22,11 @@ def test_record_matches_the_recipe_in_the_code() -> None:
         "run `python scripts/experiments.py reference`"
     )
     assert record["seed"] == reference.SEED
-    assert record["test_acc"] == record["history"]["test_acc"][-1]
+    assert set(record["history"]) >= {"val_acc", "val_loss"}, "validated after every epoch"
+    assert not any(k.startswith("test") for k in record["history"]), "tested once, not per epoch"
+    assert record["test_se"] == pytest.approx(
+        (record["test_acc"] * (1 - record["test_acc"]) / 1e4) ** 0.5
+    )
     assert set(results.PROVENANCE_KEYS) <= set(record["provenance"])
     assert record["normalization"]["std"] > 0
 
@@ -33,7 +37,7 @@ def test_weights_stay_small() -> None:
 
 def test_loaded_model_reproduces_its_recorded_accuracy() -> None:
     model, record = reference.load_reference()
-    _, (x_test, y_test) = reference.reference_data(record)
+    x_test, y_test = reference.reference_data(record).test
     _, accuracy = evaluate(model, x_test, y_test)
     assert abs(accuracy - record["test_acc"]) <= 2e-4  # a tie may flip on another CPU
 
@@ -56,15 +60,17 @@ def test_make_reference_records_what_it_trained(
         from cnnnotes.training.loop import History
 
         assert (name, seed, retrain) == (reference.RECIPE, reference.SEED, True)
-        assert data[0][0].mean().abs() < 1e-6  # trained on normalised inputs
-        return NotesCNN().eval(), History(test_acc=[0.5], seconds=[1.0])
+        assert data.train[0].mean().abs() < 1e-6  # trained on normalised inputs
+        return NotesCNN().eval(), History(val_acc=[0.5], seconds=[1.0])
 
     monkeypatch.setattr(reference, "trained", fake_trained)
     monkeypatch.setattr(results, "DATA_DIR", tmp_path)
     x = torch.rand(8, 1, 28, 28)
     y = torch.arange(8)
-    path = reference.make_reference(data=((x, y), (x, y)))
+    path = reference.make_reference(data=Splits((x, y), (x + 1, y), (x[:4], y[:4])))
     assert path == tmp_path / reference.FILENAME
     _, record = reference.load_reference()
-    assert record["test_acc"] == 0.5
+    # the untrained net's accuracy on the 4 test images: tested once, after training
+    assert record["test_acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert record["history"]["val_acc"] == [0.5]
     assert record["normalization"]["mean"] == pytest.approx(x.mean().item())

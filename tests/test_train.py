@@ -20,6 +20,7 @@ from cnnnotes.training import augment, checkpoint, results
 from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.cli import parser as cli_parser
 from cnnnotes.training.cli import recipe_from
+from cnnnotes.training.data import as_tensors, fashion_mnist
 from cnnnotes.training.loop import TrainConfig, batches, evaluate, fit, predict
 from cnnnotes.training.models import MODELS, NotesCNN, build_model
 from cnnnotes.training.recipes import RECIPES, Recipe, load_data
@@ -27,8 +28,8 @@ from cnnnotes.training.recipes import RECIPES, Recipe, load_data
 
 @pytest.fixture(scope="module")
 def small() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    (x, y), (xt, yt) = load_data(normalize=True)
-    return (x[:640], y[:640]), (xt[:500], yt[:500])
+    (x, y), (xv, yv), _ = load_data(normalize=True)
+    return (x[:640], y[:640]), (xv[:500], yv[:500])
 
 
 def test_batches_cover_every_example_once_per_epoch() -> None:
@@ -147,7 +148,7 @@ def test_fit_options_train_and_are_reproducible(options: dict) -> None:
         runs.append((history, model.state_dict()))
     (h0, w0), (h1, w1) = runs
     assert len(h0.train_loss) == 2 and all(math.isfinite(v) for v in h0.train_loss)
-    assert h0.train_loss == h1.train_loss and h0.test_acc == h1.test_acc
+    assert h0.train_loss == h1.train_loss and h0.val_acc == h1.val_acc
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     assert len(h0.seconds) == len(h0.cpu_seconds) == 2
 
@@ -174,8 +175,10 @@ def test_fit_on_cuda_is_reproducible_and_restores_the_settings() -> None:
         ({"lr": 0.0}, ValueError, "lr must be a number > 0"),
         ({"lr": "0.1"}, TypeError, "lr must be a number > 0"),
         ({"batch_size": True}, TypeError, "batch_size must be an int >= 1"),
-        ({"schedule": "cosine"}, ValueError, "schedule must be 'constant' or 'onecycle'"),
-        ({"schedule": None}, TypeError, "schedule must be 'constant' or 'onecycle'"),
+        ({"schedule": "step"}, ValueError, "schedule must be one of 'constant', 'onecycle'"),
+        ({"schedule": None}, TypeError, "schedule must be one of 'constant', 'onecycle'"),
+        ({"label_smoothing": 1.0}, ValueError, r"label_smoothing must be a number in \[0, 1\)"),
+        ({"label_smoothing": -0.1}, ValueError, r"label_smoothing must be a number in \[0, 1\)"),
         ({"weight_decay": -1e-4}, ValueError, "weight_decay must be a number >= 0"),
         ({"shuffle": 1}, TypeError, "shuffle must be True or False"),
         ({"channels_last": "yes"}, TypeError, "channels_last must be True or False"),
@@ -240,10 +243,11 @@ def test_notes_loop_and_tensor_loop_train_identically(threads: None) -> None:
     """The DataLoader loop of the notes and fit(shuffle=False) on raw tensors: same weights."""
     torch.set_num_threads(2)
     reference, _ = notes_loop(epochs=1, seed=0, progress=False, max_batches=5)
-    train, test = load_data(normalize=False)
+    train = as_tensors(fashion_mnist(train=True))  # all 60,000, as the notes' DataLoader
     torch.manual_seed(0)
     model = NotesCNN()
-    fit(model, train, test, TrainConfig(epochs=1, shuffle=False, max_batches=5), progress=False)
+    config = TrainConfig(epochs=1, shuffle=False, max_batches=5)
+    fit(model, train, (train[0][:10], train[1][:10]), config, progress=False)
     for name, tensor in reference.state_dict().items():
         assert torch.equal(tensor, model.state_dict()[name]), name
 
@@ -311,7 +315,7 @@ def test_results_need_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ValueError, match="lacks provenance"):
         results.load("bare")
     with pytest.raises(FileNotFoundError, match=r"scripts/experiments\.py study`"):
-        results.load("ablation")
+        results.load("study")
     with pytest.raises(FileNotFoundError, match=r"scripts/experiments\.py benchmark`"):
         results.load("benchmark")
 
@@ -368,9 +372,13 @@ def test_cli_trains_and_writes_metrics_and_checkpoint(tmp_path: Path) -> None:
     proc = cli(*args, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["recipe"]["model"] == "pool-first" and len(metrics["history"]["test_acc"]) == 1
+    assert metrics["recipe"]["model"] == "pool-first" and len(metrics["history"]["val_acc"]) == 1
     assert metrics["max_batches"] == 40
     assert 0.6 < metrics["test_acc"] <= 1.0  # 40 batches of 256 already learn something
+    assert metrics["test_se"] == pytest.approx(
+        (metrics["test_acc"] * (1 - metrics["test_acc"]) / 1e4) ** 0.5
+    )
+    assert "test_acc" not in metrics["history"], "tested once, after training"
     assert metrics["provenance"]["command"].startswith("cnnnotes train")
     model, meta = checkpoint.load_checkpoint(out / "model.pt")
     assert meta["test_acc"] == metrics["test_acc"] and isinstance(model, nn.Sequential)

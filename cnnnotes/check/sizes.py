@@ -7,15 +7,18 @@ fields. A mismatch that a classic slip explains (ceil for floor, a forgotten ``o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnnotes.check.core import check_scalars, same_number
-from cnnnotes.oracle.sweep import empirical_receptive_field, torch_output_size
+from cnnnotes.oracle.sweep import empirical_receptive_field
 
 CONV_SIZE_MISTAKES = {
     "ceil instead of floor":
@@ -58,6 +61,67 @@ CONV_SIZE_CASES = tuple(
 """``(size, kernel_size, stride, padding, dilation)`` cases of :func:`check_output_size`."""
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread inside, restoring the count after.
+
+    Thousands of ops on a handful of numbers: on a busy machine a second thread makes
+    each one wait for a core (milliseconds, not microseconds), and answers never depend
+    on the thread count.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@functools.cache
+def _column(n: int) -> torch.Tensor:
+    """A ``1 × 1 × n × 1`` tensor of zeros: an input or a kernel of height ``n``."""
+    return torch.zeros(1, 1, n, 1)
+
+
+@functools.cache
+def conv_height(w: int, k: int, s: int, p: int, d: int) -> int | None:
+    """PyTorch's output height of a convolution on a ``w × 1`` input, or None if it refuses.
+
+    A real ``F.conv2d`` (the op ``nn.Conv2d`` runs) with a ``(k, 1)`` kernel, stride
+    ``(s, 1)``, padding ``(p, 0)`` and dilation ``(d, 1)``, on zeros: only the shape
+    counts. Remembered, so every check shares one pass over the cases.
+
+    >>> conv_height(7, 3, 2, 1, 1), conv_height(2, 5, 1, 0, 1)
+    (4, None)
+    """
+    try:
+        with _one_thread():
+            return F.conv2d(_column(w), _column(k), None, (s, 1), (p, 0), (d, 1)).shape[2]
+    except RuntimeError:
+        return None
+
+
+@functools.cache
+def conv_transpose_height(n: int, k: int, s: int, p: int, a: int, d: int) -> int | None:
+    """PyTorch's output height of a transposed convolution on an ``n × 1`` input, or None.
+
+    A real ``F.conv_transpose2d`` (the op ``nn.ConvTranspose2d`` runs) with a ``(k, 1)``
+    kernel, stride ``(s, 1)``, padding ``(p, 0)``, output padding ``(a, 0)`` and
+    dilation ``(d, 1)``, on zeros. Remembered, like :func:`conv_height`.
+
+    >>> conv_transpose_height(4, 3, 2, 1, 1, 1), conv_transpose_height(4, 3, 1, 0, 1, 1)
+    (8, None)
+    """
+    try:
+        with _one_thread():
+            out = F.conv_transpose2d(
+                _column(n), _column(k), None, (s, 1), (p, 0), (a, 0), 1, (d, 1)
+            )
+    except RuntimeError:
+        return None
+    return out.shape[2]
+
+
 def _call(fn: Callable, args: tuple) -> object:
     """``fn(*args)`` on copies of list arguments, or None if it raises."""
     try:
@@ -90,8 +154,9 @@ def check_output_size(fn: Callable[[int, int, int, int, int], int]) -> str:
     """Check ``fn(size, kernel_size, stride, padding, dilation)`` against ``nn.Conv2d``.
 
     The cases are :data:`CONV_SIZE_CASES`: every size up to 32, kernel up to 7, stride
-    up to 4, padding up to 3 and dilation up to 3 where the kernel fits. A mismatch that
-    a classic slip explains (:data:`CONV_SIZE_MISTAKES`) is named in the message.
+    up to 4, padding up to 3 and dilation up to 3 where the kernel fits. PyTorch's size
+    is :func:`conv_height`, the op ``nn.Conv2d`` runs. A mismatch that a classic slip
+    explains (:data:`CONV_SIZE_MISTAKES`) is named in the message.
 
     >>> def conv_size(w, k, s, p, d):
     ...     return (w + 2 * p - d * (k - 1) - 1) // s + 1
@@ -101,16 +166,10 @@ def check_output_size(fn: Callable[[int, int, int, int, int], int]) -> str:
     ...     "That is what ignoring the dilation (F in place of d(F − 1) + 1) gives.")
     True
     """
-
-    @functools.cache
-    def oracle(w: int, k: int, s: int, p: int, d: int) -> int | None:
-        layer = nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False)
-        return torch_output_size(layer, w)
-
     names = ("size", "kernel_size", "stride", "padding", "dilation")
-    msg = check_scalars(fn, names, iter(CONV_SIZE_CASES), oracle)
+    msg = check_scalars(fn, names, iter(CONV_SIZE_CASES), conv_height)
     if msg.startswith("Mismatch"):
-        msg += _slip(fn, CONV_SIZE_CASES, oracle, CONV_SIZE_MISTAKES)
+        msg += _slip(fn, CONV_SIZE_CASES, conv_height, CONV_SIZE_MISTAKES)
     return msg
 
 
@@ -183,6 +242,14 @@ RF_STACKS = (
 layers, kernels 1 to 5, strides 1 to 3."""
 
 
+@functools.cache
+def _measured_rf(stack: tuple[tuple[int, int], ...]) -> int:
+    """:func:`~cnnnotes.oracle.sweep.empirical_receptive_field` of ``stack``, on one
+    thread, remembered across checks."""
+    with _one_thread():
+        return empirical_receptive_field(list(stack))
+
+
 def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
     """Check ``fn([(kernel, stride), ...])`` against gradients of real ``Conv2d`` stacks.
 
@@ -196,12 +263,8 @@ def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
     True
     """
 
-    @functools.cache
-    def measured(stack: tuple[tuple[int, int], ...]) -> int:
-        return empirical_receptive_field(list(stack))
-
     def oracle(layers: list[tuple[int, int]]) -> int:
-        return measured(tuple(layers))
+        return _measured_rf(tuple(layers))
 
     cases = tuple((list(stack),) for stack in RF_STACKS)
     msg = check_scalars(fn, ("layers",), (tuple(list(a) for a in c) for c in cases), oracle)
@@ -254,10 +317,10 @@ TRANSPOSE_MISTAKES = {
 def check_conv_transpose_size(fn: Callable[[int, int, int, int, int, int], int]) -> str:
     """Check ``fn(size, kernel_size, stride, padding, output_padding, dilation)`` (an int).
 
-    The expected sizes come from real ``nn.ConvTranspose2d`` layers, on every case of
-    :data:`CONV_TRANSPOSE_SIZE_CASES` (strides and dilations 1 to 3, every
-    ``output_padding`` PyTorch accepts). A function that matches a classic wrong
-    formula on every case is told which.
+    The expected sizes come from :func:`conv_transpose_height` (the op
+    ``nn.ConvTranspose2d`` runs) on every case of :data:`CONV_TRANSPOSE_SIZE_CASES`
+    (strides and dilations 1 to 3, every ``output_padding`` PyTorch accepts). A
+    function that matches a classic wrong formula on every case is told which.
 
     >>> right = lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + d * (k - 1) + a + 1
     >>> check_conv_transpose_size(right)
@@ -265,16 +328,8 @@ def check_conv_transpose_size(fn: Callable[[int, int, int, int, int, int], int])
     >>> check_conv_transpose_size(lambda n, k, s, p, a, d: (n - 1) * s - 2 * p + k + a)[-48:]
     'It looks like you forgot the dilation, d(F − 1).'
     """
-
-    @functools.cache
-    def layer(k: int, s: int, p: int, a: int, d: int) -> nn.Module:
-        return nn.ConvTranspose2d(1, 1, (k, 1), (s, 1), (p, 0), (a, 0), bias=False, dilation=(d, 1))
-
-    def oracle(n: int, k: int, s: int, p: int, a: int, d: int) -> int | None:
-        return torch_output_size(layer(k, s, p, a, d), n)
-
     every = CONV_TRANSPOSE_SIZE_CASES
-    msg = check_scalars(fn, TransposeSizeCase._fields, iter(every), oracle)
+    msg = check_scalars(fn, TransposeSizeCase._fields, iter(every), conv_transpose_height)
     if msg.startswith("Mismatch"):
         for mistake, formula in TRANSPOSE_MISTAKES.items():
             if all(same_number(_safe(fn, c), formula(*c)) for c in every):

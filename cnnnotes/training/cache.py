@@ -37,7 +37,7 @@ from cnnnotes._validate import boolean, choice
 from cnnnotes._validate import seed as a_seed
 from cnnnotes.training.checkpoint import load_checkpoint, save_checkpoint
 from cnnnotes.training.loop import History
-from cnnnotes.training.recipes import RECIPES, Recipe, load_data, run
+from cnnnotes.training.recipes import RECIPES, Recipe, Splits, load_data, run
 from cnnnotes.training.results import cpu_name
 
 KERNEL_VARIABLES = (
@@ -52,8 +52,6 @@ KERNEL_VARIABLES = (
 
 ANY_KERNELS = "CNNNOTES_CACHE_ANY_KERNELS"
 """Set to ``1`` to reuse an entry trained under other float kernels or threads (see above)."""
-
-Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def cache_dir() -> Path:
@@ -86,15 +84,15 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def fingerprint(recipe: Recipe, seed: int, data: tuple[Split, Split]) -> dict[str, Any]:
-    """Everything a training run's result depends on."""
-    (x_train, y_train), (x_test, y_test) = data
+def fingerprint(recipe: Recipe, seed: int, data: Splits) -> dict[str, Any]:
+    """Everything a training run's result depends on (the test split is not among it)."""
+    (x_train, y_train), (x_val, y_val) = data.train, data.val
     return {
         "recipe": recipe.as_dict(),
         "seed": seed,
-        "data": tensor_digest(x_train, y_train, x_test, y_test),
-        "labels": tensor_digest(y_train, y_test),  # integers: the same under any kernels
-        "shapes": [list(x_train.shape), list(x_test.shape)],
+        "data": tensor_digest(x_train, y_train, x_val, y_val),
+        "labels": tensor_digest(y_train, y_val),  # integers: the same under any kernels
+        "shapes": [list(x_train.shape), list(x_val.shape)],
         "code": code_digest(),
         "threads": torch.get_num_threads(),
         "versions": {
@@ -165,13 +163,14 @@ def trained(
     seed: int = 0,
     *,
     retrain: bool = False,
-    data: tuple[Split, Split] | None = None,
+    data: Splits | None = None,
     progress: bool = True,
 ) -> tuple[nn.Module, History]:
     """The model of recipe ``name`` trained with ``seed`` on the CPU, cached when possible.
 
-    ``data`` are the recipe's train and test tensors (default: loaded with the
-    recipe's normalisation); they are part of the cache key. ``retrain=True``
+    ``data`` are the recipe's :class:`~cnnnotes.training.recipes.Splits` (default: loaded
+    with the recipe's normalisation); the training and validation tensors are part of the
+    cache key (training never reads the test set). ``retrain=True``
     always trains and refreshes the entry. ``progress`` shows a progress bar
     (``TQDM_DISABLE=1`` hides it). The model is returned in eval mode with its
     training history.

@@ -42,7 +42,7 @@ from cnnnotes.training.data import (
     DataNotWritableError,
 )
 from cnnnotes.training.models import MODELS
-from cnnnotes.training.recipes import RECIPES, Recipe, load_data_with_stats, run
+from cnnnotes.training.recipes import RECIPES, Recipe, load_data_with_stats, report_on_test, run
 from cnnnotes.training.results import provenance
 
 T = TypeVar("T")
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
         data=data,
         max_batches=args.max_batches,
     )
+    report = report_on_test(model, data.test, device=device)  # once, the run being finished
     command = ["cnnnotes train", *(sys.argv[1:] if argv is None else argv)]
     meta = {
         "model": recipe.model,
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
         "max_batches": args.max_batches,  # None: full epochs
         "device": str(device),
         "history": history.as_dict(),
-        "test_acc": history.test_acc[-1],
+        **report,
         "run_seconds": time.perf_counter() - t0,  # the whole command: data, training, tests
         "provenance": provenance(command),
     }
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None, prog: str = "cnnnotes train") -> int:
     save_checkpoint(args.out / "model.pt", model, meta)
     atomic_write_text(args.out / "metrics.json", json.dumps(meta, indent=2) + "\n")
     print(
-        f"test accuracy {100 * history.test_acc[-1]:.2f}% after {recipe.epochs} epochs; "
+        f"validation accuracy {100 * history.val_acc[-1]:.2f}%, test accuracy "
+        f"{100 * report['test_acc']:.2f}% after {recipe.epochs} epochs; "
         f"wrote {args.out / 'metrics.json'} and {args.out / 'model.pt'}"
     )
     return 0

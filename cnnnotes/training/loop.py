@@ -33,14 +33,18 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 class History:
     """Per-epoch metrics of one training run (losses are means over examples).
 
+    ``train_*`` are measured during the epoch's training pass (the model changing as it
+    goes), ``val_*`` on the validation set after it. A history never holds test metrics:
+    the test set is evaluated once per finished run, for the report
+    (:func:`cnnnotes.training.recipes.report_on_test`).
     ``seconds[e]`` (wall clock) and ``cpu_seconds[e]`` (process CPU time) time epoch
     ``e``'s training loop alone, evaluation excluded; per epoch, not cumulative.
     """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
 
@@ -118,6 +122,7 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     *,
     after_step: Callable[[], object] | None = None,
+    label_smoothing: float = 0.0,
 ) -> tuple[float, float]:
     """One pass of the training loop over ``batches``; mean loss per example and accuracy.
 
@@ -140,7 +145,7 @@ def train_epoch(
     seen = 0
     for xb, yb in batches:
         logits = model(xb)
-        loss = nn.functional.cross_entropy(logits, yb)
+        loss = nn.functional.cross_entropy(logits, yb, label_smoothing=label_smoothing)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -154,13 +159,45 @@ def train_epoch(
     return total / seen, correct / seen
 
 
+SCHEDULES = ("constant", "onecycle", "onecycle-momentum", "cosine")
+
+
+def scheduler_step(
+    optimizer: torch.optim.Optimizer, schedule: str, lr: float, total: int
+) -> Callable[[], object] | None:
+    """The per-batch ``step`` of ``schedule`` over ``total`` optimiser steps (None: constant).
+
+    >>> opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    >>> step = scheduler_step(opt, "cosine", 1.0, 4)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     _ = step()
+    >>> lrs
+    [1.0, 0.8536, 0.5, 0.1464]
+    """
+    choice(schedule, "schedule", SCHEDULES)
+    sched = torch.optim.lr_scheduler
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=total).step
+    cycle = schedule == "onecycle-momentum"
+    return sched.OneCycleLR(optimizer, lr, total_steps=total, cycle_momentum=cycle).step
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How :func:`fit` trains; checked once, when made.
 
-    Adam at ``lr`` (AdamW when ``weight_decay`` > 0), ``epochs`` passes over batches of
-    ``batch_size``, reshuffled every epoch if ``shuffle``, with a ``"constant"`` or
-    ``"onecycle"`` ``schedule`` (stepped per batch, over the batches actually run).
+    Adam at ``lr`` (AdamW, decoupled decay, when ``weight_decay`` > 0), ``epochs`` passes
+    over batches of ``batch_size``, reshuffled every epoch if ``shuffle``, cross-entropy
+    with ``label_smoothing``, and a learning-rate ``schedule`` stepped per batch over the
+    batches actually run: ``"constant"``; ``"onecycle"`` (warm up to ``lr`` over the first
+    30 %, then anneal, Adam's β₁ left alone); ``"onecycle-momentum"`` (the same, with
+    PyTorch's default ``cycle_momentum=True``, which also cycles β₁ between 0.85 and 0.95);
+    ``"cosine"`` (from ``lr`` down to 0 along half a cosine).
     ``max_batches`` ends each epoch early (for quick comparisons); ``channels_last`` stores
     the model and batches in NHWC order, which CPU convolutions run faster on.
 
@@ -176,6 +213,7 @@ class TrainConfig:
     shuffle: bool = True
     weight_decay: float = 0.0
     schedule: str = "constant"
+    label_smoothing: float = 0.0
     max_batches: int | None = None
     channels_last: bool = False
 
@@ -185,7 +223,8 @@ class TrainConfig:
         positive_int(self.batch_size, "batch_size")
         boolean(self.shuffle, "shuffle")
         number(self.weight_decay, "weight_decay", at_least=0)
-        choice(self.schedule, "schedule", ("constant", "onecycle"))
+        choice(self.schedule, "schedule", SCHEDULES)
+        number(self.label_smoothing, "label_smoothing", at_least=0, below=1)
         if self.max_batches is not None:
             positive_int(self.max_batches, "max_batches")
         boolean(self.channels_last, "channels_last")
@@ -209,7 +248,7 @@ def _prepared(
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
     config: TrainConfig = TrainConfig(),
     *,
     seed: int = 0,
@@ -219,6 +258,10 @@ def fit(
 ) -> History:
     """Train ``model`` with cross-entropy as ``config`` says; return the per-epoch history.
 
+    After every epoch the model is evaluated on ``val``, the validation set (see
+    :mod:`cnnnotes.training.split`): ``fit`` never sees the test set, so nothing it
+    returns can steer a choice towards it.
+
     The same ``seed`` gives the same shuffles, augmentations (``augment(x, generator)``)
     and dropout masks; seed the model's initialisation yourself before building it.
     Every argument is checked before any work (``config`` was checked when made).
@@ -226,7 +269,7 @@ def fit(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x_train, _ = labelled(train, "train")
-    labelled(test, "test")
+    labelled(val, "val")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     integer(seed, "seed", 0, 2**63 - 1)
@@ -241,9 +284,8 @@ def fit(
     model.to(device=device, memory_format=layout)
     adam = torch.optim.AdamW if config.weight_decay > 0 else torch.optim.Adam
     optimizer = adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step, total = None, config.epochs * n_batches
-    if config.schedule == "onecycle":  # the learning rate changes after every batch
-        step = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total).step
+    total = config.epochs * n_batches
+    step = scheduler_step(optimizer, config.schedule, config.lr, total)  # per batch
     history = History()
     # progress=False hides the bar; with progress=True, the TQDM_DISABLE variable decides
     bar_options = {"total": n_batches, "leave": False} | ({} if progress else {"disable": True})
@@ -254,12 +296,18 @@ def fit(
             desc = f"epoch {epoch + 1}/{config.epochs}"
             bar = tqdm(batches(*train, config.batch_size, order), desc=desc, **bar_options)
             epoch_batches = _prepared(bar, n_batches, augment, generator, device, layout)
-            train_loss, train_acc = train_epoch(model, epoch_batches, optimizer, after_step=step)
+            train_loss, train_acc = train_epoch(
+                model,
+                epoch_batches,
+                optimizer,
+                after_step=step,
+                label_smoothing=config.label_smoothing,
+            )
             history.seconds.append(time.perf_counter() - start)
             history.cpu_seconds.append(time.process_time() - cpu_start)
-            test_loss, test_acc = evaluate(model, *test, device=device)
+            val_loss, val_acc = evaluate(model, *val, device=device)
             history.train_loss.append(train_loss)
             history.train_acc.append(train_acc)
-            history.test_loss.append(test_loss)
-            history.test_acc.append(test_acc)
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
     return history

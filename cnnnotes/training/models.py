@@ -12,6 +12,7 @@ from collections.abc import Callable
 from torch import nn
 
 from cnnnotes._validate import boolean, number, positive_int
+from cnnnotes.modern.architectures import lenet5, nin_gap, notes_gap, resnet_small, vgg_small
 
 
 def _dropout(p: object) -> float:
@@ -127,6 +128,15 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "notes-dropout": lambda: NotesCNN(dropout=0.5),
     "pool-first": pool_first_cnn,
     "wide": wide_cnn,
+    # the modern chapter's one-change variants and its four architectures
+    "notes-gap": notes_gap,
+    "lenet5": lenet5,
+    "vgg-small": vgg_small,
+    "nin-gap": nin_gap,
+    "resnet-small": resnet_small,
+    "plain-small": lambda: resnet_small(residual=False),
+    "resnet-deep": lambda: resnet_small(blocks=4),
+    "plain-deep": lambda: resnet_small(blocks=4, residual=False),
 }
 """Model factories by the name the command line and the chapters use."""
 

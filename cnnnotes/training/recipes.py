@@ -6,17 +6,20 @@ script (:func:`run`), so their numbers are comparable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from cnnnotes._validate import boolean
+from cnnnotes._validate import boolean, number, positive_int, require, require_type
 from cnnnotes.repro import seed_everything
 from cnnnotes.training.augment import mean_and_std, normalize, shift_and_flip
 from cnnnotes.training.data import as_tensors, fashion_mnist
-from cnnnotes.training.loop import History, TrainConfig, fit
+from cnnnotes.training.loop import History, TrainConfig, evaluate, fit
 from cnnnotes.training.models import MODELS, build_model
+from cnnnotes.training.split import split_data
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Recipe:
     augment: bool = False
     schedule: str = "constant"
     weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -94,41 +98,55 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def load_data(
-    normalize: bool, root: str | None = None
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Train and test tensors, normalised with the training set's statistics if asked."""
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+N_VAL = 5000  # validation images, 500 per class, carved once out of the 60,000
+SPLIT_SEED = 0  # the one validation split every run of the book uses
+
+
+class Splits(NamedTuple):
+    """Training (55,000), validation (5,000) and test (10,000) images with their labels."""
+
+    train: Pair
+    val: Pair
+    test: Pair
+
+
+def load_data(normalize: bool, root: str | None = None) -> Splits:
+    """The three splits: :func:`~cnnnotes.training.split.split_data` of the training set.
+
+    Normalised, if asked, with the mean and std of the 55,000 training images only.
+    """
     return load_data_with_stats(normalize, root)[0]
 
 
-def load_data_with_stats(
-    normalize: bool, root: str | None = None
-) -> tuple[tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], dict]:
+def load_data_with_stats(normalize: bool, root: str | None = None) -> tuple[Splits, dict]:
     """:func:`load_data`'s result and the ``{"mean", "std"}`` it normalised with.
 
     Without ``normalize`` the statistics are ``{"mean": 0.0, "std": 1.0}`` (raw inputs), so a
     checkpoint always records the normalisation its model expects.
     """
-    train = as_tensors(fashion_mnist(train=True, root=root))
+    x, y = as_tensors(fashion_mnist(train=True, root=root))
+    train, val = split_data(x, y, N_VAL, SPLIT_SEED)
     test = as_tensors(fashion_mnist(train=False, root=root))
     if not normalize:
-        return (train, test), {"mean": 0.0, "std": 1.0}
+        return Splits(train, val, test), {"mean": 0.0, "std": 1.0}
     mean, std = mean_and_std(train[0])
-    return normalized(train, test), {"mean": mean, "std": std}
+    return normalized(train, val, test), {"mean": mean, "std": std}
 
 
-def normalized(
-    train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Both splits normalised with the *training* set's mean and std (labels unchanged).
+def normalized(train: Pair, *others: Pair) -> Splits:
+    """Every split normalised with the *training* set's mean and std (labels unchanged).
 
     >>> x = torch.tensor([[0.0], [2.0]])
-    >>> (xn, _), (tn, _) = normalized((x, torch.tensor([0, 1])), (x + 1, torch.tensor([1, 0])))
-    >>> xn.flatten().tolist(), tn.flatten().tolist()
-    ([-0.7071067690849304, 0.7071067690849304], [0.0, 1.4142135381698608])
+    >>> y = torch.tensor([0, 1])
+    >>> (xn, _), (vn, _), (tn, _) = normalized((x, y), (x + 1, y), (x - 1, y))
+    >>> xn.flatten().tolist(), vn.flatten().tolist(), tn.flatten().tolist()[0]
+    ([-0.7071067690849304, 0.7071067690849304], [0.0, 1.4142135381698608], -1.4142135381698608)
     """
+    require(len(others) == 2, f"normalized takes train, val and test, got {1 + len(others)} splits")
     mean, std = mean_and_std(train[0])
-    return (normalize(train[0], mean, std), train[1]), (normalize(test[0], mean, std), test[1])
+    return Splits(*((normalize(x, mean, std), y) for x, y in (train, *others)))
 
 
 def run(
@@ -136,20 +154,53 @@ def run(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
-    data: tuple | None = None,
+    data: Splits | None = None,
     max_batches: int | None = None,
 ) -> tuple[nn.Module, History]:
     """Seed, build the recipe's model, train it; return the model and its history.
 
+    Trains on ``data.train`` and validates on ``data.val``; ``data.test`` is not read
+    (report it once, with :func:`test_report`, when the run is finished).
     ``data`` may pass ``load_data(recipe.normalize)``'s result to avoid reloading.
     ``max_batches`` ends each epoch early (a quick smoke run, never a recorded result).
     """
     config = replace(recipe.train_config(), max_batches=max_batches)
-    train, test = data if data is not None else load_data(recipe.normalize)
+    splits = data if data is not None else load_data(recipe.normalize)
+    require_type(isinstance(splits, Splits), f"data must be a Splits, got {type(data).__name__}")
     seed_everything(seed)
     model = build_model(recipe.model)
     augment = shift_and_flip if recipe.augment else None
     history = fit(
-        model, train, test, config, seed=seed, augment=augment, device=device, progress=progress
+        model,
+        splits.train,
+        splits.val,
+        config,
+        seed=seed,
+        augment=augment,
+        device=device,
+        progress=progress,
     )
     return model, history
+
+
+def binomial_se(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy measured on ``n`` independent images: √(p(1−p)/n).
+
+    >>> round(100 * binomial_se(0.925, 10_000), 2)  # points, at 92.5 % on 10,000 images
+    0.26
+    """
+    accuracy = number(accuracy, "accuracy", at_least=0)
+    require(accuracy <= 1, f"accuracy must be a fraction in [0, 1], got {accuracy}")
+    positive_int(n, "n")
+    return math.sqrt(accuracy * (1 - accuracy) / n)
+
+
+def report_on_test(
+    model: nn.Module, test: Pair, device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """The finished model's test loss, accuracy and the accuracy's binomial standard error.
+
+    Call it once per finished run, for the report; never to choose anything.
+    """
+    loss, acc = evaluate(model, *test, device=device)
+    return {"test_loss": loss, "test_acc": acc, "test_se": binomial_se(acc, len(test[1]))}
