@@ -1,16 +1,20 @@
-"""Shared fixtures and helpers: one strict build of the book per test session; torch
-thread counts; pieces of case functions for :func:`cnnnotes.oracle.agree`; fake data files."""
+"""Shared fixtures and helpers: one strict build of the book per test session; one offline
+Chromium for the browser tests; torch thread counts; pieces of case functions for
+:func:`cnnnotes.oracle.agree`; fake data files."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,20 +73,107 @@ def book_build(testrun_uid: str) -> Build:
         return Build(proc.returncode, log, HTML)
 
 
-BOOK_FIXTURES = {"book_build", "installed"}
-"""Fixtures that build the website or install a wheel and run a chapter: the slow part."""
+BOOK_FIXTURES = {"book_build": "site", "installed": "wheel"}
+"""Fixtures that build the website or install a wheel and run a chapter (the slow part),
+with the pytest-xdist group of the tests that use them."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Iterator[None]:
     """Mark every test that builds, browses or installs the book as ``site``.
 
-    ``make check`` skips them. Under pytest-xdist they may run on any worker: the
-    ``book_build`` fixture's lock builds the book once per run all the same.
+    ``make check`` skips them. Under ``--dist loadgroup`` the tests of the built site form
+    one group and those of the installed wheel another, so the two slow parts run on two
+    workers at once, each starting its browser or building its wheel once, while the other
+    worker runs the unit tests. Any worker may still run a site test: the ``book_build``
+    fixture's lock builds the book once per run all the same.
+
+    The marks are added before the other plugins' hooks (``-m`` and pytest-xdist read them);
+    after them, :func:`group_node_ids` makes sure pytest-xdist sees the groups.
     """
     for item in items:
-        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = [f for f in getattr(item, "fixturenames", ()) if f in BOOK_FIXTURES]
+        if used:
             item.add_marker(pytest.mark.site)
-            item.add_marker(pytest.mark.xdist_group("site"))
+            item.add_marker(pytest.mark.xdist_group(BOOK_FIXTURES[used[0]]))
+    result = yield
+    if getattr(config.option, "loadgroup", False):  # set on pytest-xdist's workers only
+        group_node_ids(items)
+    return result
+
+
+def group_node_ids(items: list[pytest.Item]) -> None:
+    """Append ``@group`` to the node id of each test with an ``xdist_group`` mark, unless
+    pytest-xdist has already done so.
+
+    pytest-xdist 3.8 groups tests by that suffix, but writes it where pytest 9.2 no longer
+    reads node ids (pytest-dev/pytest-xdist#1386): without this, ``--dist loadgroup``
+    spreads a group over every worker, and a worker that reaches a site test while the
+    other builds the book waits for the whole build.
+    """
+    for item in items:
+        groups = sorted({str(m.args[0]) for m in item.iter_markers("xdist_group") if m.args})
+        if not groups or item.nodeid.endswith("@" + "_".join(groups)):
+            continue
+        nodeid = f"{item.nodeid}@{'_'.join(groups)}"
+        if hasattr(item, "_id"):  # pytest >= 9.2: a structured node id
+            item._id = type(item._id).parse(nodeid)
+        else:  # older pytest, where pytest-xdist's own hook already did this
+            item._nodeid = nodeid
+
+
+# ---------------------------------------------------------------- the browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    # offline: no host name resolves, so nothing outside the loopback site can load
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Chromium with a throw-away profile (Playwright's browser context)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium"
+    with tempfile.TemporaryDirectory() as profile, playwright.sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One Chromium for every browser test of the run (a launch takes seconds); each test
+    opens and closes its own pages."""
+    with chromium() as context:
+        yield context
+
+
+def outside_requests(page: object, site: str, allowed: tuple[str, ...] = ("data:",)) -> list[str]:
+    """The list, growing as ``page`` runs, of the addresses it asks for outside ``site``.
+
+    It listens and does not intercept (Playwright's interception turns the browser's cache
+    off and routes every request through Python); the browser is offline
+    (``--host-resolver-rules``), so such a request fails quickly as well as being listed.
+    """
+    found: list[str] = []
+    page.on(
+        "request", lambda r: None if r.url.startswith((site, *allowed)) else found.append(r.url)
+    )
+    return found
 
 
 @pytest.fixture

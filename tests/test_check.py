@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cnnnotes.check import (
     check_1x1_as_linear,
@@ -26,7 +27,14 @@ from cnnnotes.check import (
 )
 from cnnnotes.check.convolution import CORR2D_MISTAKES, ONE_BY_ONE_MISTAKES
 from cnnnotes.check.optim import MOMENTUM_MISTAKES, check_momentum_steps
-from cnnnotes.check.sizes import CONV_SIZE_MISTAKES, RF_MISTAKES
+from cnnnotes.check.sizes import (
+    CONV_SIZE_CASES,
+    CONV_SIZE_MISTAKES,
+    CONV_TRANSPOSE_SIZE_CASES,
+    RF_MISTAKES,
+    conv_height,
+    conv_transpose_height,
+)
 from cnnnotes.check.tensors import (
     AVG_POOL_MISTAKES,
     CONV_MISTAKES,
@@ -51,8 +59,11 @@ from cnnnotes.oracle.sweep import (
     sweep_pool2d,
     sweep_pool_sizes,
     sweep_receptive_fields,
+    torch_output_size,
 )
 from cnnnotes.training.loop import train_epoch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # ---------------------------------------------------------------- compare
 
@@ -152,6 +163,37 @@ def test_check_output_size_reports_an_exception_with_its_case():
         "Your function raised ValueError: padding too big for "
         "picky(size=5, kernel_size=3, stride=1, padding=3, dilation=1); PyTorch gives 9."
     )
+
+
+def test_conv_height_is_what_a_real_conv2d_layer_gives():
+    """The checks' fast oracle (the functional op, cached) against whole ``nn.Conv2d``
+    layers: every 7th case of the grid, and small cases where the kernel does not fit."""
+    refused = [(w, k, s, p, d) for w in (1, 2, 3) for k in (2, 3, 5) for s in (1, 2)
+               for p in (0, 1) for d in (1, 2)]  # fmt: skip
+    cases = [*CONV_SIZE_CASES[::7], *refused]
+    expected = [
+        torch_output_size(nn.Conv2d(1, 1, (k, 1), (s, 1), (p, 0), (d, 1), bias=False), w)
+        for w, k, s, p, d in cases
+    ]
+    assert [conv_height(*c) for c in cases] == expected
+    assert expected.count(None) > 20, "no refused case was tried"
+    assert len(set(expected)) > 20, "too few distinct sizes to tell arguments apart"
+
+
+def test_conv_transpose_height_is_what_a_real_conv_transpose2d_layer_gives():
+    """Likewise for ``nn.ConvTranspose2d``, with refusals: an empty output, and an
+    ``output_padding`` not below ``max(stride, dilation)``."""
+    refused = [(1, 1, 1, 1, 0, 1), (2, 2, 1, 2, 0, 1), (4, 3, 2, 0, 2, 1), (4, 3, 1, 0, 1, 1)]
+    cases = [*CONV_TRANSPOSE_SIZE_CASES[::7], *refused]
+    expected = []
+    for n, k, s, p, a, d in cases:
+        layer = nn.ConvTranspose2d(
+            1, 1, (k, 1), (s, 1), (p, 0), (a, 0), bias=False, dilation=(d, 1)
+        )
+        expected.append(torch_output_size(layer, n))
+    assert [conv_transpose_height(*c) for c in cases] == expected
+    assert expected[-len(refused) :] == [None] * len(refused)
+    assert len(set(expected)) > 20, "too few distinct sizes to tell arguments apart"
 
 
 def test_check_param_count():

@@ -11,6 +11,8 @@ from torch import nn
 
 from cnnnotes.conv.shift import changed_fraction, pooled_change, relative_l2, shift
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MANY = settings(max_examples=300, deadline=None, database=None, derandomize=True)
 
 

@@ -18,8 +18,9 @@ import pytest
 import torch
 from conftest import ROOT
 
-from cnnnotes.training import results
+from cnnnotes.training import results, study
 from cnnnotes.training.loop import fit
+from cnnnotes.training.models import wide_cnn
 from cnnnotes.training.recipes import RECIPES, Splits, binomial_se, report_on_test, run
 from cnnnotes.training.study import BY_KEY, ROWS, changed_fields, select, summarise, verdict
 
@@ -99,7 +100,7 @@ def test_every_row_changes_exactly_one_thing_against_a_known_parent() -> None:
             changed = changed_fields(row.recipe, BY_KEY[row.parent].recipe)
             assert len(changed) == 1, f"{row.key} changes {changed} against {row.parent}"
         seen.add(row.key)
-    assert [r.key for r in ROWS if not r.parent] == ["original"]
+    assert tuple(r.key for r in ROWS if not r.parent) == study.ROOTS
 
 
 def test_summary_and_verdict() -> None:
@@ -205,3 +206,19 @@ def test_recorded_runs_match_the_rows_in_the_code() -> None:
             "test_acc" not in r["history"] and len(r["history"]["val_acc"]) == r["recipe"]["epochs"]
         )
         assert r["test_se"] == pytest.approx(binomial_se(r["test_acc"], 10_000))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"width": 0}, "width"), ({"dropout": 1.0}, "dropout")]
+)
+def test_wide_cnn_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        wide_cnn(**kwargs)
+
+
+def test_data_files_are_valid_json_with_provenance() -> None:
+    paths = sorted(results.DATA_DIR.glob("*.json"))
+    assert paths, "no recorded results"
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert set(results.PROVENANCE_KEYS) <= set(data["provenance"]), path.name

@@ -135,8 +135,9 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "nin-gap": nin_gap,
     "resnet-small": resnet_small,
     "plain-small": lambda: resnet_small(residual=False),
-    "resnet-deep": lambda: resnet_small(blocks=4),
-    "plain-deep": lambda: resnet_small(blocks=4, residual=False),
+    # 26 weight layers at half width (8, 16, 32 channels): deep, and cheap enough to run
+    "resnet-deep": lambda: resnet_small(width=0.5, blocks=4),
+    "plain-deep": lambda: resnet_small(width=0.5, blocks=4, residual=False),
 }
 """Model factories by the name the command line and the chapters use."""
 

@@ -37,6 +37,7 @@ class Row:
 
 _CORRECTED = RECIPES["notes-corrected"]
 _ORIGINAL = RECIPES["notes-original"]
+_DEEP = _CORRECTED.with_(model="plain-deep", epochs=2)
 
 ROWS: tuple[Row, ...] = (
     Row("original", "", "the notes as written: no shuffling, raw inputs", _ORIGINAL),
@@ -44,9 +45,6 @@ ROWS: tuple[Row, ...] = (
     Row("corrected", "shuffle", "+ normalise the inputs", _CORRECTED),
     Row(
         "batchnorm", "corrected", "+ batch norm after each conv", _CORRECTED.with_(model="notes-bn")
-    ),
-    Row(
-        "dropout", "corrected", "+ dropout 0.5 before fc2", _CORRECTED.with_(model="notes-dropout")
     ),
     Row(
         "gap",
@@ -66,7 +64,6 @@ ROWS: tuple[Row, ...] = (
         "+ β₁ cycled too (PyTorch's default)",
         _CORRECTED.with_(schedule="onecycle-momentum"),
     ),
-    Row("cosine", "corrected", "+ cosine learning rate", _CORRECTED.with_(schedule="cosine")),
     Row("augment", "corrected", "+ random shifts and flips", _CORRECTED.with_(augment=True)),
     Row("smoothing", "corrected", "+ label smoothing 0.1", _CORRECTED.with_(label_smoothing=0.1)),
     Row("lenet5", "corrected", "architecture: LeNet-5", _CORRECTED.with_(model="lenet5")),
@@ -83,15 +80,15 @@ ROWS: tuple[Row, ...] = (
         "architecture: small ResNet",
         _CORRECTED.with_(model="resnet-small"),
     ),
-    Row(
-        "plain-deep",
-        "corrected",
-        "architecture: 26-layer plain net",
-        _CORRECTED.with_(model="plain-deep"),
-    ),
-    Row("resnet-deep", "plain-deep", "+ identity shortcuts", _CORRECTED.with_(model="resnet-deep")),
+    # the depth experiment has its own root: two epochs keep 26 layers affordable
+    Row("plain-deep", "", "a 26-layer plain net (half width), 2 epochs", _DEEP),
+    Row("resnet-deep", "plain-deep", "+ identity shortcuts", _DEEP.with_(model="resnet-deep")),
 )
-"""The compared rows, parents first. An architecture row's one change is the model."""
+"""The compared rows, parents first; a row without a parent is the root of its experiment.
+
+An architecture row's one change is the model."""
+
+ROOTS = ("original", "plain-deep")
 
 BY_KEY: dict[str, Row] = {row.key: row for row in ROWS}
 
@@ -168,3 +165,57 @@ def verdict(row: list[float], parent: list[float]) -> str:
     if abs(diff) <= 2 * se:
         return "within seed noise"
     return "better (effect)" if diff > 0 else "worse (effect)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row against its parent: means ± sds over seeds (fractions) and the verdict."""
+
+    key: str
+    parent: str
+    change: str
+    seeds: int
+    val: tuple[float, float]
+    test: tuple[float, float]
+    verdict: str
+
+
+def compare(runs: list[dict[str, Any]], key: str, parent: str | None = None) -> Comparison:
+    """Row ``key`` against ``parent`` (default: its own parent in :data:`ROWS`).
+
+    The verdict compares final validation accuracies (what a choice may read); the
+    test column is carried along for the report.
+    """
+    choice(key, "key", list(BY_KEY))
+    parent = BY_KEY[key].parent if parent is None else choice(parent, "parent", list(BY_KEY))
+    require(bool(parent), f"row {key!r} has no parent to compare with")
+    val = final(runs, key, "val_acc")
+    return Comparison(
+        key=key,
+        parent=parent,
+        change=BY_KEY[key].change,
+        seeds=len(val),
+        val=summarise(val),
+        test=summarise(final(runs, key, "test_acc")),
+        verdict=verdict(val, final(runs, parent, "val_acc")),
+    )
+
+
+def format_comparisons(rows: list[Comparison]) -> str:
+    """A plain-text table: change, seeds, validation and test accuracy in % (mean ± sd), verdict.
+
+    >>> row = Comparison("gap", "corrected", "-> GAP", 3, (0.9, 0.001), (0.89, 0.002), "worse")
+    >>> print(format_comparisons([row]))
+    change  seeds  validation %   test %           against    verdict
+    -> GAP      3  90.00 ± 0.10   89.00 ± 0.20     corrected  worse
+    """
+    width = max(len("change"), *(len(r.change) for r in rows))
+    head = f"{'change':<{width}}  seeds  {'validation %':<15}{'test %':<17}{'against':<11}verdict"
+    lines = [head]
+    for r in rows:
+        val = f"{100 * r.val[0]:.2f} ± {100 * r.val[1]:.2f}"
+        test = f"{100 * r.test[0]:.2f} ± {100 * r.test[1]:.2f}"
+        lines.append(
+            f"{r.change:<{width}}  {r.seeds:>5}  {val:<15}{test:<17}{r.parent:<11}{r.verdict}"
+        )
+    return "\n".join(lines)
