@@ -4,6 +4,7 @@
     python scripts/experiments.py study --rows gap cosine --seeds 0 1 2 3   # some rows, more seeds
     python scripts/experiments.py benchmark   # notes' loop vs our recipes, side by side
     python scripts/experiments.py reference   # retrain only the reference model (two threads)
+    python scripts/experiments.py table       # the README's results table, from study.json
 
 The rows are :data:`cnnnotes.training.study.ROWS`: each changes one thing against its parent.
 Every run trains on the 55,000 training images, is validated after every epoch, and is
@@ -32,7 +33,7 @@ from cnnnotes.training import reference, results
 from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.models import build_model
 from cnnnotes.training.recipes import RECIPES, load_data, load_data_with_stats, report_on_test, run
-from cnnnotes.training.study import BY_KEY
+from cnnnotes.training.study import BY_KEY, ROWS, compare, final, summarise
 
 NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epochs
 
@@ -75,7 +76,17 @@ def train_one(task: tuple[str, int, bool]) -> dict[str, object]:
     }
 
 
-def study(keys: list[str], seeds: list[int], jobs: int, save_reference: bool) -> None:
+def recorded_runs() -> list[dict]:
+    """The runs in study.json so far (none before the first)."""
+    try:
+        return results.load("study")["runs"]
+    except FileNotFoundError:
+        return []
+
+
+def study(
+    keys: list[str], seeds: list[int], jobs: int, save_reference: bool, missing_only: bool = False
+) -> None:
     """Train rows ``keys`` over ``seeds``; each finished run is merged into study.json at once.
 
     Runs already recorded for other (row, seed) pairs keep their numbers and provenance,
@@ -85,6 +96,13 @@ def study(keys: list[str], seeds: list[int], jobs: int, save_reference: bool) ->
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; choose from {', '.join(BY_KEY)}")
     tasks = [(key, seed, save_reference) for key in keys for seed in seeds]
+    if missing_only:  # keep what is recorded for the same recipe
+        done = {
+            (r["key"], r["seed"])
+            for r in recorded_runs()
+            if r["recipe"] == BY_KEY[r["key"]].recipe.as_dict()
+        }
+        tasks = [t for t in tasks if t[:2] not in done]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         for future in as_completed([pool.submit(train_one, t) for t in tasks]):
@@ -93,10 +111,7 @@ def study(keys: list[str], seeds: list[int], jobs: int, save_reference: bool) ->
 
 def merge_run(new: dict[str, object]) -> None:
     """Put one run into study.json, replacing an older run of the same row and seed."""
-    try:
-        runs = results.load("study")["runs"]
-    except FileNotFoundError:
-        runs = []
+    runs = [r for r in recorded_runs() if r["key"] in BY_KEY]
     runs = [r for r in runs if (r["key"], r["seed"]) != (new["key"], new["seed"])] + [new]
     order = {key: i for i, key in enumerate(BY_KEY)}
     runs.sort(key=lambda r: (order.get(r["key"], len(order)), r["seed"]))
@@ -153,9 +168,30 @@ def benchmark(seeds: list[int]) -> None:
     )
 
 
+def results_table(runs: list[dict]) -> str:
+    """The README's results table: every row recorded with at least two seeds."""
+    lines = [
+        "| row | change | against | seeds | validation % | test % | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in ROWS:
+        seeds = [r for r in runs if r["key"] == row.key]
+        if len(seeds) < 2:
+            continue
+        val = summarise(final(runs, row.key, "val_acc"))
+        test = summarise(final(runs, row.key, "test_acc"))
+        verdict = compare(runs, row.key).verdict if row.parent else "(root)"
+        lines.append(
+            f"| {row.key} | {row.change} | {row.parent or '—'} | {len(seeds)} | "
+            f"{100 * val[0]:.2f} ± {100 * val[1]:.2f} | {100 * test[0]:.2f} ± {100 * test[1]:.2f} "
+            f"| {verdict} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["study", "benchmark", "reference"])
+    parser.add_argument("what", choices=["study", "benchmark", "reference", "table"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel one-thread runs (study)")
     parser.add_argument("--threads", type=int, default=2, help="threads (benchmark, reference)")
@@ -165,14 +201,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="study: row corrected, seed 0, also becomes the reference model",
     )
+    parser.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="study: skip the runs already recorded with the same recipe",
+    )
     args = parser.parse_args(argv)
     if args.what == "study":
-        study(args.rows, args.seeds, args.jobs, args.save_reference)
+        study(args.rows, args.seeds, args.jobs, args.save_reference, args.missing_only)
     if args.what == "reference":
         torch.set_num_threads(args.threads)
         path = reference.make_reference()
         _, meta = reference.load_reference()
         print(f"reference model: {100 * meta['test_acc']:.2f}% test accuracy -> {path}")
+    if args.what == "table":
+        print(results_table(recorded_runs()))
     if args.what == "benchmark":
         torch.set_num_threads(args.threads)
         benchmark(args.seeds)

@@ -27,11 +27,11 @@ from cnnnotes.check import (
 )
 from cnnnotes.check.convolution import CORR2D_MISTAKES, ONE_BY_ONE_MISTAKES
 from cnnnotes.check.optim import MOMENTUM_MISTAKES, check_momentum_steps
+from cnnnotes.check.receptive import RF_MISTAKES
 from cnnnotes.check.sizes import (
     CONV_SIZE_CASES,
     CONV_SIZE_MISTAKES,
     CONV_TRANSPOSE_SIZE_CASES,
-    RF_MISTAKES,
     conv_height,
     conv_transpose_height,
 )

@@ -222,3 +222,11 @@ def test_data_files_are_valid_json_with_provenance() -> None:
     for path in paths:
         data = json.loads(path.read_text(encoding="utf-8"))
         assert set(results.PROVENANCE_KEYS) <= set(data["provenance"]), path.name
+
+
+def test_readme_quotes_the_recorded_study(experiments) -> None:
+    """The README's results table is what `scripts/experiments.py table` prints from the study:
+    re-running an experiment without updating the README fails here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = experiments.results_table(experiments.recorded_runs())
+    assert table in readme, "update README.md with `python scripts/experiments.py table`"

@@ -11,11 +11,11 @@ from cnnnotes.check.conv_backward import check_conv2d_backward
 from cnnnotes.check.convolution import check_1x1_as_linear, check_corr2d, check_edge_kernel
 from cnnnotes.check.core import check_answer, compare
 from cnnnotes.check.optim import check_momentum_steps
+from cnnnotes.check.receptive import check_receptive_field
 from cnnnotes.check.sizes import (
     check_conv_transpose_size,
     check_output_size,
     check_param_count,
-    check_receptive_field,
 )
 from cnnnotes.check.tensors import (
     check_avg_pool2d,

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnnotes.check.core import check_scalars, same_number
-from cnnnotes.oracle.sweep import empirical_receptive_field
 
 CONV_SIZE_MISTAKES = {
     "ceil instead of floor":
@@ -62,7 +61,7 @@ CONV_SIZE_CASES = tuple(
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Run torch on one thread inside, restoring the count after.
 
     Thousands of ops on a handful of numbers: on a busy machine a second thread makes
@@ -95,7 +94,7 @@ def conv_height(w: int, k: int, s: int, p: int, d: int) -> int | None:
     (4, None)
     """
     try:
-        with _one_thread():
+        with one_thread():
             return F.conv2d(_column(w), _column(k), None, (s, 1), (p, 0), (d, 1)).shape[2]
     except RuntimeError:
         return None
@@ -113,7 +112,7 @@ def conv_transpose_height(n: int, k: int, s: int, p: int, a: int, d: int) -> int
     (8, None)
     """
     try:
-        with _one_thread():
+        with one_thread():
             out = F.conv_transpose2d(
                 _column(n), _column(k), None, (s, 1), (p, 0), (a, 0), 1, (d, 1)
             )
@@ -130,7 +129,7 @@ def _call(fn: Callable, args: tuple) -> object:
         return None
 
 
-def _slip(fn: Callable, cases: tuple, oracle: Callable, mistakes: dict[str, Callable]) -> str:
+def name_slip(fn: Callable, cases: tuple, oracle: Callable, mistakes: dict[str, Callable]) -> str:
     """`` That is what <slip> gives.`` for the classic slip that gives every one of ``fn``'s
     wrong answers (the one that agrees with ``fn`` on the most cases, if several do); ``""``
     if no single slip explains them all."""
@@ -169,7 +168,7 @@ def check_output_size(fn: Callable[[int, int, int, int, int], int]) -> str:
     names = ("size", "kernel_size", "stride", "padding", "dilation")
     msg = check_scalars(fn, names, iter(CONV_SIZE_CASES), conv_height)
     if msg.startswith("Mismatch"):
-        msg += _slip(fn, CONV_SIZE_CASES, conv_height, CONV_SIZE_MISTAKES)
+        msg += name_slip(fn, CONV_SIZE_CASES, conv_height, CONV_SIZE_MISTAKES)
     return msg
 
 
@@ -194,83 +193,6 @@ def check_param_count(fn: Callable[[int, int, int], int]) -> str:
 
     names = ("in_channels", "out_channels", "kernel_size")
     return check_scalars(fn, names, cases, oracle, PARAM_MISTAKES)
-
-
-def _rf_no_jump(layers: list[tuple[int, int]]) -> int:
-    return 1 + sum(k - 1 for k, _ in layers)
-
-
-def _rf_own_stride(layers: list[tuple[int, int]]) -> int:
-    r = 1
-    for k, s in layers:
-        r += (k - 1) * s
-    return r
-
-
-def _rf_jump_first(layers: list[tuple[int, int]]) -> int:
-    r, j = 1, 1
-    for k, s in layers:
-        j *= s
-        r += (k - 1) * j
-    return r
-
-
-def _rf_from_zero(layers: list[tuple[int, int]]) -> int:
-    r, j = 0, 1
-    for k, s in layers:
-        r, j = r + (k - 1) * j, j * s
-    return r
-
-
-RF_MISTAKES = {
-    "adding F − 1 per layer and ignoring the strides (no jump)": _rf_no_jump,
-    "growing by (F − 1)·S, the layer's own stride, in place of (F − 1)·J, the jump so far":
-        _rf_own_stride,
-    "updating the jump before the receptive field (J_l in place of J_{l−1})": _rf_jump_first,
-    "starting from R_0 = 0 in place of 1 (a pixel sees itself)": _rf_from_zero,
-}  # fmt: skip
-"""The classic slips in the recurrence R_l = R_{l−1} + (F_l − 1)·J_{l−1}, J_l = J_{l−1}·S_l."""
-
-_RF_ONE = ((3, 1), (3, 2), (2, 2), (5, 1), (1, 1), (5, 2), (2, 1), (3, 3), (4, 2))
-_RF_FEW = ((3, 1), (3, 2), (2, 2))
-RF_STACKS = (
-    *([a] for a in _RF_ONE),
-    *([a, b] for a in _RF_ONE for b in _RF_ONE),
-    *([a, b, c] for a in _RF_FEW for b in _RF_FEW for c in _RF_FEW),
-)
-"""The ``[(kernel, stride), ...]`` stacks of :func:`check_receptive_field`: one to three
-layers, kernels 1 to 5, strides 1 to 3."""
-
-
-@functools.cache
-def _measured_rf(stack: tuple[tuple[int, int], ...]) -> int:
-    """:func:`~cnnnotes.oracle.sweep.empirical_receptive_field` of ``stack``, on one
-    thread, remembered across checks."""
-    with _one_thread():
-        return empirical_receptive_field(list(stack))
-
-
-def check_receptive_field(fn: Callable[[list[tuple[int, int]]], int]) -> str:
-    """Check ``fn([(kernel, stride), ...])`` against gradients of real ``Conv2d`` stacks.
-
-    The expected value is measured by :func:`~cnnnotes.oracle.sweep.empirical_receptive_field`
-    on every stack of :data:`RF_STACKS`; a classic slip (:data:`RF_MISTAKES`) is named.
-
-    >>> message = check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers))
-    >>> message[:62]
-    'Mismatch: fn(layers=[(3, 2), (3, 1)]) returned 5, the measured'
-    >>> message.endswith("adding F − 1 per layer and ignoring the strides (no jump) gives.")
-    True
-    """
-
-    def oracle(layers: list[tuple[int, int]]) -> int:
-        return _measured_rf(tuple(layers))
-
-    cases = tuple((list(stack),) for stack in RF_STACKS)
-    msg = check_scalars(fn, ("layers",), (tuple(list(a) for a in c) for c in cases), oracle)
-    if msg.startswith("Mismatch"):
-        msg += _slip(fn, cases, oracle, RF_MISTAKES)
-    return msg.replace("PyTorch gives", "the measured receptive field is")
 
 
 class TransposeSizeCase(NamedTuple):

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from cnnnotes._validate import boolean, choice, integer, labelled, number, positive_int
 from cnnnotes.repro import seeded_run
+from cnnnotes.training.schedule import SCHEDULES, scheduler_step
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -157,34 +158,6 @@ def train_epoch(
     if seen == 0:
         raise ValueError("batches was empty: train_epoch needs at least one batch")
     return total / seen, correct / seen
-
-
-SCHEDULES = ("constant", "onecycle", "onecycle-momentum", "cosine")
-
-
-def scheduler_step(
-    optimizer: torch.optim.Optimizer, schedule: str, lr: float, total: int
-) -> Callable[[], object] | None:
-    """The per-batch ``step`` of ``schedule`` over ``total`` optimiser steps (None: constant).
-
-    >>> opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
-    >>> step = scheduler_step(opt, "cosine", 1.0, 4)
-    >>> lrs = []
-    >>> for _ in range(4):
-    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
-    ...     opt.step()
-    ...     _ = step()
-    >>> lrs
-    [1.0, 0.8536, 0.5, 0.1464]
-    """
-    choice(schedule, "schedule", SCHEDULES)
-    sched = torch.optim.lr_scheduler
-    if schedule == "constant":
-        return None
-    if schedule == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=total).step
-    cycle = schedule == "onecycle-momentum"
-    return sched.OneCycleLR(optimizer, lr, total_steps=total, cycle_momentum=cycle).step
 
 
 @dataclass(frozen=True)

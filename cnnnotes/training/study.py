@@ -118,15 +118,18 @@ def summarise(values: list[float]) -> tuple[float, float]:
 
 
 def final(runs: list[dict[str, Any]], key: str, metric: str) -> list[float]:
-    """``metric`` of every seed of row ``key``: a final-epoch ``val_acc``/``val_loss``,
+    """``metric`` of every seed of row ``key``: a final-epoch ``val_acc``/``val_loss``
+    (from the run's per-epoch ``history``, or from the run itself when it has none),
     or the once-per-run ``test_acc``/``test_loss``.
 
-    >>> final([{"key": "a", "val_acc": [0.5, 0.9], "test_acc": 0.8}], "a", "val_acc")
+    >>> final([{"key": "a", "history": {"val_acc": [0.5, 0.9]}, "test_acc": 0.8}], "a", "val_acc")
     [0.9]
     """
     choice(metric, "metric", ("val_acc", "val_loss", "test_acc", "test_loss"))
     out = [
-        r[metric][-1] if metric.startswith("val") else r[metric] for r in runs if r["key"] == key
+        r.get("history", r)[metric][-1] if metric.startswith("val") else r[metric]
+        for r in runs
+        if r["key"] == key
     ]
     require(len(out) > 0, f"no runs of row {key!r}")
     return out
