@@ -1,4 +1,5 @@
-"""Figures shared by the chapters: one fixed style, image grids, matrices, a sliding kernel.
+"""Figures shared by the chapters: one fixed style, image grids, matrices, learning curves,
+a sliding kernel.
 
 Every function returns the ``Figure`` (the animation: the ``FuncAnimation``) it drew and
 prints nothing; the notebook shows it. The style is fixed so the stored ``<Figure size ...>``
@@ -120,6 +121,41 @@ def matrix_figure(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(ax_title)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- training
+CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")
+"""The per-epoch lists :func:`learning_curves` reads (a training history's fields)."""
+
+
+def learning_curves(history: object, size: tuple[float, float] = (6.4, 2.6)) -> Figure:
+    """Loss (left) and accuracy in % (right) per epoch, training against validation.
+
+    ``history`` has the lists of :data:`CURVES`, one value per epoch (accuracies as
+    fractions), as attributes (a ``cnnnotes.training.loop.History``) or as keys. The
+    training values are running means over an epoch, taken while the weights changed,
+    so they are drawn half an epoch early, at ``e - 0.5``; validation, measured after
+    epoch ``e``, at ``e``.
+    """
+    get = history.get if isinstance(history, dict) else lambda k: getattr(history, k, None)
+    series = {k: get(k) for k in CURVES}
+    lengths = {len(v) if isinstance(v, Sequence) else -1 for v in series.values()}
+    if len(lengths) != 1 or min(lengths) < 1:
+        raise ValueError(f"history needs {', '.join(CURVES)}: equal, non-empty lists")
+    accs = [a for k in ("train_acc", "val_acc") for a in series[k]]
+    if not all(0 <= a <= 1 for a in accs):
+        raise ValueError("accuracies must be fractions in [0, 1]")
+    epochs = np.arange(1, lengths.pop() + 1)
+    fig, axes = plt.subplots(1, 2, figsize=size)
+    for ax, what, scale in zip(axes, ("loss", "acc"), (1, 100), strict=True):
+        ax.plot(epochs - 0.5, scale * np.array(series[f"train_{what}"]), "o-", label="training")
+        ax.plot(epochs, scale * np.array(series[f"val_{what}"]), "s-", label="validation")
+        ax.set(xlabel="epoch", xticks=epochs)
+    axes[0].set_ylabel("mean cross-entropy")
+    axes[1].set_ylabel("accuracy (%)")
+    axes[1].legend()
     fig.tight_layout()
     return fig
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributions import Binomial
 
 from cnnnotes.analysis.features import dc_share, feature_maps, scatter_ratio
 from cnnnotes.analysis.metrics import (
@@ -27,6 +28,7 @@ from cnnnotes.oracle import agree
 from cnnnotes.oracle.cases import Draw, label_pairs
 from cnnnotes.training import results
 from cnnnotes.training.models import NotesCNN, build_model
+from cnnnotes.training.recipes import binomial_se
 
 F64 = torch.float64
 
@@ -116,6 +118,26 @@ def test_top_2_by_argsort_is_top_k_accuracy() -> None:
         return torch.tensor(top_k_accuracy(probs, torch.tensor(y), 2), dtype=F64)
 
     result = agree(by_argsort, by_topk, scores, n_cases=300)
+    assert result.ok, str(result)
+
+
+def test_binomial_se_is_the_sd_of_the_share_right() -> None:
+    """{prf:ref}`thm-eval-binomial-se`: ``binomial_se(p, N)`` is the standard deviation of
+    the share of N independent answers that are right, each with probability p, summed
+    exactly over the binomial distribution of the number right (0 < p < 1, N up to 300)."""
+
+    def case(draw: Draw) -> dict:
+        return {"p": draw.int(1, 999) / 1000, "n": draw.int(1, 300)}
+
+    def ours(p: float, n: int) -> torch.Tensor:
+        return torch.tensor(binomial_se(p, n), dtype=F64)
+
+    def by_enumeration(p: float, n: int) -> torch.Tensor:
+        k = torch.arange(n + 1, dtype=F64)
+        pmf = Binomial(n, torch.tensor(p, dtype=F64)).log_prob(k).exp()
+        return (pmf * (k / n - p) ** 2).sum().sqrt()
+
+    result = agree(ours, by_enumeration, case, n_cases=500)
     assert result.ok, str(result)
 
 
