@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 
 
+def gen(seed: int) -> torch.Generator:
+    """A fresh CPU generator seeded with ``seed``: each test draws its own stream."""
+    return torch.Generator().manual_seed(seed)
+
+
 @dataclass(frozen=True)
 class Build:
     returncode: int

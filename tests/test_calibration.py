@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import gen
 from torch import Tensor
 
 from cnnnotes.analysis.calibration import (
@@ -20,10 +21,6 @@ from cnnnotes.analysis.calibration import (
 from cnnnotes.analysis.metrics import confusion_matrix, precision_recall
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def f64(*values: float) -> Tensor:
@@ -68,16 +65,16 @@ def test_ece_of_a_perfectly_calibrated_set_is_zero() -> None:
     right = torch.tensor([1, 0, 0, 0] + [1, 0] * 4 + [1, 1, 1, 0] + [1, 1]).bool()
     assert expected_calibration_error(p, right, n_bins=4) == 0.0
     # Sampled: correct with probability equal to the confidence; ECE is sampling noise only.
-    p = torch.rand(100_000, generator=_gen(0), dtype=torch.float64) * 0.9 + 0.1
-    right = torch.rand(100_000, generator=_gen(1), dtype=torch.float64) < p
+    p = torch.rand(100_000, generator=gen(0), dtype=torch.float64) * 0.9 + 0.1
+    right = torch.rand(100_000, generator=gen(1), dtype=torch.float64) < p
     assert expected_calibration_error(p, right) < 0.01
     assert expected_calibration_error(p, torch.ones_like(right)) > 0.4  # all right: under by 0.45
 
 
 def calibrated_logits(n: int, k: int, seed: int) -> tuple[Tensor, Tensor]:
     """Logits ``z`` and labels drawn from ``softmax(z)``: calibrated by construction."""
-    z = torch.randn(n, k, generator=_gen(seed), dtype=torch.float64) * 2.0
-    y = torch.multinomial(z.softmax(dim=1), 1, generator=_gen(seed + 1))[:, 0]
+    z = torch.randn(n, k, generator=gen(seed), dtype=torch.float64) * 2.0
+    y = torch.multinomial(z.softmax(dim=1), 1, generator=gen(seed + 1))[:, 0]
     return z, y
 
 
@@ -106,7 +103,7 @@ def test_temperature_with_a_minimum_at_the_bound_is_refused() -> None:
 
 
 def test_macro_f1_is_the_mean_of_per_class_f1() -> None:
-    g = _gen(3)
+    g = gen(3)
     labels = torch.randint(0, 6, (300,), generator=g)
     pred = torch.where(
         torch.rand(300, generator=g) < 0.7, labels, torch.randint(0, 6, (300,), generator=g)
@@ -119,8 +116,8 @@ def test_macro_f1_is_the_mean_of_per_class_f1() -> None:
 
 
 def test_confidence_is_the_top_softmax_probability() -> None:
-    z = torch.randn(7, 4, generator=_gen(4))
-    y = torch.randint(0, 4, (7,), generator=_gen(5))
+    z = torch.randn(7, 4, generator=gen(4))
+    y = torch.randint(0, 4, (7,), generator=gen(5))
     conf, right = confidence_and_correct(z, y)
     torch.testing.assert_close(conf, z.double().softmax(dim=1).max(dim=1).values)
     assert torch.equal(right, z.argmax(dim=1) == y)

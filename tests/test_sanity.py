@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import gen
 from torch import Tensor, nn
 
 from cnnnotes.analysis.saliency import grad_cam, saliency
@@ -20,10 +21,6 @@ from cnnnotes.analysis.sanity import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def direct_ranks(v: Tensor) -> Tensor:
     """Average rank by its definition: 1 + #smaller + (#equal − 1) / 2, for one row."""
     smaller = (v[None, :] < v[:, None]).sum(dim=1)
@@ -33,7 +30,7 @@ def direct_ranks(v: Tensor) -> Tensor:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_ranks_and_spearman_match_the_direct_formulas(seed: int) -> None:
-    g = _gen(seed)
+    g = gen(seed)
     n, m = int(torch.randint(1, 5, (1,), generator=g)), int(torch.randint(2, 40, (1,), generator=g))
     a = torch.randn(n, m, generator=g, dtype=torch.float64)
     b = torch.randn(n, m, generator=g, dtype=torch.float64)
@@ -47,7 +44,7 @@ def test_ranks_and_spearman_match_the_direct_formulas(seed: int) -> None:
 
 
 def test_spearman_reads_only_the_order() -> None:
-    a = torch.randn(4, 3, 5, generator=_gen(0), dtype=torch.float64)
+    a = torch.randn(4, 3, 5, generator=gen(0), dtype=torch.float64)
     ones = torch.ones(4, dtype=torch.float64)
     torch.testing.assert_close(spearman(a, a.exp() * 7 - 3), ones, rtol=0, atol=1e-12)
     torch.testing.assert_close(spearman(a, -a), -ones, rtol=0, atol=1e-12)
@@ -58,7 +55,7 @@ def test_spearman_reads_only_the_order() -> None:
 
 
 def tiny_cnn(seed: int = 0) -> nn.Sequential:
-    g = _gen(seed)
+    g = gen(seed)
     net = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(4 * 6 * 6, 3),
@@ -68,7 +65,7 @@ def tiny_cnn(seed: int = 0) -> nn.Sequential:
     return net
 
 
-X = torch.randn(4, 1, 6, 6, generator=_gen(1), dtype=torch.float64)
+X = torch.randn(4, 1, 6, 6, generator=gen(1), dtype=torch.float64)
 
 
 def edge_map(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
@@ -80,7 +77,7 @@ def edge_map(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
 
 def randomisation_passes(explain) -> bool:
     """The check: after every layer is random, the maps no longer rank pixels as before."""
-    rho = cascading_randomisation(tiny_cnn(), explain, X, 0, _gen(2))
+    rho = cascading_randomisation(tiny_cnn(), explain, X, 0, gen(2))
     assert list(rho) == ["5", "2", "0"]  # top layer first
     return bool((rho["0"].abs() < 0.9).all())
 
@@ -98,8 +95,8 @@ def test_randomisation_leaves_the_model_alone_and_repeats_with_its_seed() -> Non
     net = tiny_cnn()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     explain = lambda m, x, t: grad_cam(m, "3", x, t)  # noqa: E731
-    first = cascading_randomisation(net, explain, X, 1, _gen(5), layers=["5", "2"])
-    again = cascading_randomisation(net, explain, X, 1, _gen(5), layers=["5", "2"])
+    first = cascading_randomisation(net, explain, X, 1, gen(5), layers=["5", "2"])
+    again = cascading_randomisation(net, explain, X, 1, gen(5), layers=["5", "2"])
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     assert list(first) == ["5", "2"]
     assert all(torch.equal(first[k].nan_to_num(9), again[k].nan_to_num(9)) for k in first)
@@ -107,15 +104,15 @@ def test_randomisation_leaves_the_model_alone_and_repeats_with_its_seed() -> Non
 
 def test_reinitialise_uses_the_default_bound_and_the_generator() -> None:
     conv = nn.Conv2d(3, 2, (2, 5))
-    reinitialise(conv, _gen(0))
+    reinitialise(conv, gen(0))
     bound = 1 / (3 * 2 * 5) ** 0.5
     assert conv.weight.abs().max() <= bound and conv.bias.abs().max() <= bound
     assert conv.weight.abs().max() > bound / 2  # drawn over the whole range
     other = nn.Conv2d(3, 2, (2, 5))
-    reinitialise(other, _gen(0))
+    reinitialise(other, gen(0))
     assert torch.equal(conv.weight, other.weight)
     with pytest.raises(ValueError, match="Linear, Conv"):
-        reinitialise(nn.BatchNorm2d(3), _gen(0))
+        reinitialise(nn.BatchNorm2d(3), gen(0))
     with pytest.raises(TypeError, match=r"torch\.Generator"):
         reinitialise(conv, 0)
 
@@ -126,13 +123,13 @@ def test_reinitialise_uses_the_default_bound_and_the_generator() -> None:
 def linear_net() -> nn.Module:
     net = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 2, bias=False)).double()
     with torch.no_grad():
-        net[1].weight.copy_(torch.rand(2, 18, generator=_gen(3), dtype=torch.float64) + 0.1)
+        net[1].weight.copy_(torch.rand(2, 18, generator=gen(3), dtype=torch.float64) + 0.1)
     return net
 
 
 def test_deletion_curve_deletes_in_the_given_order_in_every_channel() -> None:
-    net, x = linear_net(), torch.rand(2, 2, 3, 3, generator=_gen(4), dtype=torch.float64)
-    order = torch.stack([torch.randperm(9, generator=_gen(i)) for i in range(2)])
+    net, x = linear_net(), torch.rand(2, 2, 3, 3, generator=gen(4), dtype=torch.float64)
+    order = torch.stack([torch.randperm(9, generator=gen(i)) for i in range(2)])
     curve = deletion_curve(net, x, 1, order, 3, -0.5)
     w = net[1].weight[1].reshape(2, 3, 3)
     for n in range(2):
@@ -145,22 +142,22 @@ def test_deletion_curve_deletes_in_the_given_order_in_every_channel() -> None:
 
 def deletion_passes(maps: Tensor, net: nn.Module, x: Tensor) -> bool:
     """The check: deleting what the map ranks first lowers the logit faster than random."""
-    out = deletion_test(net, x, 0, maps, steps=9, fill=0.0, generator=_gen(6), repeats=3)
+    out = deletion_test(net, x, 0, maps, steps=9, fill=0.0, generator=gen(6), repeats=3)
     return bool((out["area_between"] > 0).all())
 
 
 @pytest.mark.parametrize(("sign", "passes"), [(1.0, True), (-1.0, False)], ids=["map", "reversed"])
 def test_deletion_test_fails_a_map_that_ranks_backwards(sign: float, passes: bool) -> None:
-    net, x = linear_net(), torch.rand(3, 2, 3, 3, generator=_gen(5), dtype=torch.float64)
+    net, x = linear_net(), torch.rand(3, 2, 3, 3, generator=gen(5), dtype=torch.float64)
     contribution = (net[1].weight[0].reshape(2, 3, 3) * x).sum(dim=1).detach()  # exact, > 0
     assert deletion_passes(sign * contribution, net, x) is passes
 
 
 def test_deletion_test_curves_share_their_ends_and_repeat_with_the_seed() -> None:
-    net, x = linear_net(), torch.rand(3, 2, 3, 3, generator=_gen(5), dtype=torch.float64)
+    net, x = linear_net(), torch.rand(3, 2, 3, 3, generator=gen(5), dtype=torch.float64)
     maps = torch.zeros(3, 3, 3, dtype=torch.float64)  # all tied: ordered at random
-    out = deletion_test(net, x, 1, maps, steps=4, fill=0.0, generator=_gen(7))
-    again = deletion_test(net, x, 1, maps, steps=4, fill=0.0, generator=_gen(7))
+    out = deletion_test(net, x, 1, maps, steps=4, fill=0.0, generator=gen(7))
+    again = deletion_test(net, x, 1, maps, steps=4, fill=0.0, generator=gen(7))
     assert all(torch.equal(out[k], again[k]) for k in out)
     torch.testing.assert_close(
         out["fractions"], torch.tensor([0, 2, 4, 7, 9.0], dtype=torch.float64) / 9
@@ -173,12 +170,12 @@ BAD = [
     (lambda: deletion_curve(linear_net(), torch.rand(1, 2, 3, 3, dtype=torch.float64), 0,
                             torch.zeros(1, 9, dtype=torch.int64), 3, 0.0), ValueError, "once"),
     (lambda: deletion_test(linear_net(), torch.rand(1, 2, 3, 3, dtype=torch.float64), 0,
-                           torch.rand(1, 3, 4), steps=3, fill=0.0, generator=_gen(0)),
+                           torch.rand(1, 3, 4), steps=3, fill=0.0, generator=gen(0)),
      ValueError, "maps must have shape"),
     (lambda: spearman(torch.rand(2, 3), torch.rand(2, 4)), ValueError, "same shape"),
     (lambda: ranks(torch.tensor([1.0, float("nan")])), ValueError, "finite"),
-    (lambda: cascading_randomisation(tiny_cnn(), "saliency", X, 0, _gen(0)), TypeError, "explain"),
-    (lambda: cascading_randomisation(tiny_cnn(), edge_map, X, 0, _gen(0), layers=["fc"]),
+    (lambda: cascading_randomisation(tiny_cnn(), "saliency", X, 0, gen(0)), TypeError, "explain"),
+    (lambda: cascading_randomisation(tiny_cnn(), edge_map, X, 0, gen(0), layers=["fc"]),
      ValueError, "unknown layer 'fc'"),
 ]  # fmt: skip
 

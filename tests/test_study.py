@@ -22,6 +22,7 @@ from cnnnotes.training import results, study
 from cnnnotes.training.loop import fit
 from cnnnotes.training.models import wide_cnn
 from cnnnotes.training.recipes import RECIPES, Splits, binomial_se, report_on_test, run
+from cnnnotes.training.reference import load_reference
 from cnnnotes.training.study import BY_KEY, ROWS, changed_fields, select, summarise, verdict
 
 
@@ -193,10 +194,7 @@ def test_merging_runs_keeps_other_rows_and_replaces_the_same_seed(
 
 def test_recorded_runs_match_the_rows_in_the_code() -> None:
     """Each recorded run was trained with its row's recipe as the code defines it now."""
-    try:
-        runs = results.load("study")["runs"]
-    except FileNotFoundError:
-        pytest.skip("no study recorded yet")
+    runs = results.load("study")["runs"]
     for r in runs:
         assert r["key"] in BY_KEY, r["key"]
         assert r["recipe"] == BY_KEY[r["key"]].recipe.as_dict(), (
@@ -230,3 +228,11 @@ def test_readme_quotes_the_recorded_study(experiments) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = experiments.results_table(experiments.recorded_runs())
     assert table in readme, "update README.md with `python scripts/experiments.py table`"
+    _, record = load_reference()
+    sentence = (
+        f"{100 * record['test_acc']:.2f} % test accuracy "
+        f"(binomial standard error {100 * record['test_se']:.2f} points)"
+    )
+    assert sentence in " ".join(readme.split()), (
+        f"README.md must quote the reference model as: {sentence!r}"
+    )
