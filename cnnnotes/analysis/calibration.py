@@ -112,7 +112,7 @@ def expected_calibration_error(confidences: Tensor, correct: Tensor, n_bins: int
     """
     bins = reliability_bins(confidences, correct, n_bins)
     used = bins.count > 0
-    weight = bins.count[used] / bins.count.sum()
+    weight = bins.count[used].double() / bins.count.sum()  # int / int would be float32
     gap = (bins.accuracy[used] - bins.confidence[used]).abs()
     return float((weight * gap).sum())
 
