@@ -1,8 +1,9 @@
 """Results of long runs, stored as JSON data files with their provenance.
 
 The chapters read what ``scripts/experiments.py`` measured (the study's rows over
-their seeds, the side-by-side benchmark) instead of re-running hours of training. Every file records the command that wrote it, the library versions,
-the machine and the date, and :func:`load` refuses a file without them.
+their seeds, the side-by-side benchmark) instead of re-running hours of training.
+Every file records the command that wrote it, the library versions, the machine
+and the date, and :func:`load` refuses a file without them.
 """
 
 from __future__ import annotations
