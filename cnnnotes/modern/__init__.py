@@ -13,7 +13,9 @@
 * ``cost``: parameter and MAC formulas of grouped, depthwise-separable and residual
   layers;
 * ``architectures``: LeNet-5, a small VGG, NiN with a GAP head, a small ResNet (and its
-  plain twin), and the notes' CNN with a GAP head.
+  plain twin), and the notes' CNN with a GAP head;
+* ``report``: what the chapter prints and draws from them: sources without docstrings,
+  block-level layer tables, signals through a deep net, the study's rows against their cost.
 
 The validation split that every choice in these chapters reads is
 :mod:`cnnnotes.training.split`.

@@ -62,6 +62,48 @@ def _shape(v: Tensor, x: Tensor) -> Tensor:
     return v.reshape(1, -1, *([1] * (x.ndim - 2)))
 
 
+def _channel_dims(x: Tensor) -> list[int]:
+    """Every axis of ``x`` but the channel axis 1: the axes a channel's statistics run over."""
+    return [d for d in range(x.ndim) if d != 1]
+
+
+def _batch_statistics(x: Tensor) -> tuple[Tensor, Tensor, int]:
+    """Each channel's mean, *biased* variance and number of values ``m`` (at least 2)."""
+    m = x.numel() // x.shape[1]
+    require(m > 1, f"train mode needs more than 1 value per channel, got x of shape {x.shape}")
+    dims = _channel_dims(x)
+    mean = x.mean(dim=dims)
+    return mean, ((x - _shape(mean, x)) ** 2).mean(dim=dims), m  # divide by m
+
+
+def _running(running_mean: object, running_var: object, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The running statistics that eval mode normalises with (both required)."""
+    mean = _per_channel(running_mean, "running_mean (eval mode)", x, None)
+    return mean, _per_channel(running_var, "running_var (eval mode)", x, None)
+
+
+def _forward_args(
+    x: object, training: object, momentum: object, eps: object
+) -> tuple[Tensor, bool, float, float]:
+    x = _input(x)
+    momentum = number(momentum, "momentum", at_least=0)
+    require(momentum <= 1, f"momentum must be a number in [0, 1], got {momentum!r}")
+    return x, boolean(training, "training"), momentum, number(eps, "eps", above=0)
+
+
+def _backward_args(
+    grad_out: object, x: object, training: object, eps: object
+) -> tuple[Tensor, Tensor, bool, float]:
+    x = _input(x)
+    tensor(grad_out, "grad_out", shape=f"{tuple(x.shape)} (x's shape)", floating=True)
+    require(
+        grad_out.shape == x.shape,
+        f"grad_out must have x's shape {tuple(x.shape)}, got {tuple(grad_out.shape)}",
+    )
+    require_type(grad_out.dtype == x.dtype, f"grad_out dtype {grad_out.dtype} must match x's")
+    return x, grad_out, boolean(training, "training"), number(eps, "eps", above=0)
+
+
 def batch_norm(
     x: Tensor,
     running_mean: Tensor | None = None,
@@ -89,23 +131,14 @@ def batch_norm(
     >>> batch_norm(x, mean, var, training=False)[0].flatten()  # (x − 0.2)/√1.1
     tensor([0.7628, 2.6697])
     """
-    x = _input(x)
-    training = boolean(training, "training")
-    momentum = number(momentum, "momentum", at_least=0)
-    require(momentum <= 1, f"momentum must be a number in [0, 1], got {momentum!r}")
-    eps = number(eps, "eps", above=0)
+    x, training, momentum, eps = _forward_args(x, training, momentum, eps)
     g = _shape(_per_channel(gamma, "gamma", x, 1.0), x)
     b = _shape(_per_channel(beta, "beta", x, 0.0), x)
-    dims = [d for d in range(x.ndim) if d != 1]  # every axis but the channels
-    m = x.numel() // x.shape[1]  # values per channel
     if not training:
-        mean = _per_channel(running_mean, "running_mean (eval mode)", x, None)
-        var = _per_channel(running_var, "running_var (eval mode)", x, None)
+        mean, var = _running(running_mean, running_var, x)
         y = g * (x - _shape(mean, x)) / (_shape(var, x) + eps).sqrt() + b
         return y, mean.clone(), var.clone()
-    require(m > 1, f"train mode needs more than 1 value per channel, got x of shape {x.shape}")
-    mean = x.mean(dim=dims)
-    var = ((x - _shape(mean, x)) ** 2).mean(dim=dims)  # biased: divide by m
+    mean, var, m = _batch_statistics(x)
     y = g * (x - _shape(mean, x)) / (_shape(var, x) + eps).sqrt() + b
     new_mean = new_var = None
     if running_mean is not None:
@@ -151,28 +184,18 @@ def batch_norm_backward(
     (tensor([[ 0.1875],
             [-0.1875]]), tensor([-0.5000]), tensor([1.]))
     """
-    x = _input(x)
-    tensor(grad_out, "grad_out", shape=f"{tuple(x.shape)} (x's shape)", floating=True)
-    require(
-        grad_out.shape == x.shape,
-        f"grad_out must have x's shape {tuple(x.shape)}, got {tuple(grad_out.shape)}",
-    )
-    require_type(grad_out.dtype == x.dtype, f"grad_out dtype {grad_out.dtype} must match x's")
-    training = boolean(training, "training")
-    eps = number(eps, "eps", above=0)
-    gam = _per_channel(gamma, "gamma", x, 1.0)
-    dims = [d for d in range(x.ndim) if d != 1]
+    x, grad_out, training, eps = _backward_args(grad_out, x, training, eps)
+    gamma = _per_channel(gamma, "gamma", x, 1.0)
+    dims = _channel_dims(x)  # a channel's m values: every axis but the channels
     if training:
-        m = x.numel() // x.shape[1]
-        require(m > 1, f"train mode needs more than 1 value per channel, got x of shape {x.shape}")
-        mean = x.mean(dim=dims)
-        var = ((x - _shape(mean, x)) ** 2).mean(dim=dims)
+        mean, var, _ = _batch_statistics(x)
     else:
-        mean = _per_channel(running_mean, "running_mean (eval mode)", x, None)
-        var = _per_channel(running_var, "running_var (eval mode)", x, None)
+        mean, var = _running(running_mean, running_var, x)
     s = _shape((var + eps).sqrt(), x)
     x_hat = (x - _shape(mean, x)) / s
-    d = _shape(gam, x) * grad_out  # the gradient reaching x̂
-    if training:
-        d = d - d.mean(dim=dims, keepdim=True) - x_hat * (d * x_hat).mean(dim=dims, keepdim=True)
+    d = _shape(gamma, x) * grad_out  # the gradient reaching x̂
+    if training:  # μ and s depend on every x_i: remove the mean and the part along x̂
+        d_mean = d.mean(dim=dims, keepdim=True)
+        along = (d * x_hat).mean(dim=dims, keepdim=True)
+        d = d - d_mean - x_hat * along
     return d / s, (grad_out * x_hat).sum(dim=dims), grad_out.sum(dim=dims)
