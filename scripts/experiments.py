@@ -27,8 +27,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
+from torch import nn
 
 from cnnnotes.analysis.summary import layer_table
+from cnnnotes.modern.report import block_table
 from cnnnotes.training import reference, results
 from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.models import build_model
@@ -39,8 +41,11 @@ NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epo
 
 
 def size_and_cost(model_name: str) -> tuple[int, int]:
-    """Parameters and multiply-accumulates per 28×28 image, from the book's layer table."""
-    rows = layer_table(build_model(model_name), (1, 1, 28, 28))
+    """Parameters and multiply-accumulates per 28×28 image, from the book's layer table
+    (a chain of layers and residual blocks counts block by block: a block is no chain)."""
+    model = build_model(model_name)
+    table = block_table if isinstance(model, nn.Sequential) else layer_table
+    rows = table(model, (1, 1, 28, 28))
     return sum(r.params for r in rows), sum(r.macs for r in rows)
 
 
@@ -53,12 +58,12 @@ def train_one(task: tuple[str, int, bool]) -> dict[str, object]:
     key, seed, save_reference = task
     torch.set_num_threads(1)
     recipe = BY_KEY[key].recipe
+    n_params, macs = size_and_cost(recipe.model)  # before training: fail fast
     data, stats = load_data_with_stats(recipe.normalize)
     model, history = run(recipe, seed=seed, progress=False, data=data)
     report = report_on_test(model, data.test)  # once, the run being finished
     if save_reference and (key, seed) == ("corrected", reference.SEED):
         reference.write_reference(model, history, stats, report)
-    n_params, macs = size_and_cost(recipe.model)
     print(
         f"{key} seed {seed}: val {100 * history.val_acc[-1]:.2f}%, test "
         f"{100 * report['test_acc']:.2f}% in {sum(history.cpu_seconds):.0f} CPU s",

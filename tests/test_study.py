@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT
+from torch.utils.flop_counter import FlopCounterMode
 
 from cnnnotes.training import results, study
 from cnnnotes.training.loop import fit
-from cnnnotes.training.models import wide_cnn
+from cnnnotes.training.models import build_model, wide_cnn
 from cnnnotes.training.recipes import RECIPES, Splits, binomial_se, report_on_test, run
 from cnnnotes.training.reference import load_reference
 from cnnnotes.training.study import BY_KEY, ROWS, changed_fields, select, summarise, verdict
@@ -236,3 +237,15 @@ def test_readme_quotes_the_recorded_study(experiments) -> None:
     assert sentence in " ".join(readme.split()), (
         f"README.md must quote the reference model as: {sentence!r}"
     )
+
+
+def test_every_row_records_its_size_and_cost(experiments) -> None:
+    """Each recorded run stores its network's parameters and MACs per image: the count works
+    for every row (a residual net is no chain of layers) and agrees with PyTorch's own."""
+    for row in ROWS:
+        params, macs = experiments.size_and_cost(row.recipe.model)
+        model = build_model(row.recipe.model).eval()
+        assert params == sum(p.numel() for p in model.parameters()), row.key
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, 1, 28, 28))
+        assert 2 * macs == counter.get_total_flops(), row.key
