@@ -6,7 +6,7 @@ signals through a deep net at initialisation, recorded runs summarised and the P
   links may be :class:`~cnnnotes.modern.blocks.ResidualBlock`\\ s (one row per block);
 * :func:`without_batch_norm` and :func:`block_signals`: a net's per-block activation
   scale and gradient size at initialisation, with and without batch norm;
-* :func:`with_history`, :func:`row_summary`, :func:`percent`, :func:`pareto_front` and
+* :func:`row_summary`, :func:`percent`, :func:`pareto_front` and
   :func:`pareto_figure`: the recorded study runs of a row as one summary, and accuracy
   against cost. Whatever *chooses* (the front) reads validation accuracy only.
 """
@@ -29,6 +29,7 @@ from matplotlib.ticker import NullFormatter
 from torch import Tensor, nn
 
 from cnnnotes._validate import function, instance, require
+from cnnnotes.analysis.compare import study_runs
 from cnnnotes.analysis.summary import LayerRow, layer_table
 from cnnnotes.modern.blocks import ResidualBlock
 from cnnnotes.training.study import final, summarise
@@ -42,7 +43,6 @@ __all__ = [
     "percent",
     "row_summary",
     "source",
-    "with_history",
     "without_batch_norm",
 ]
 
@@ -183,16 +183,6 @@ def block_signals(model: nn.Module, x: Tensor, y: Tensor) -> tuple[list[float], 
     return stds, [float(out.grad.norm()) for out in outputs]
 
 
-def with_history(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Recorded runs with their per-epoch history lifted to the top level (``val_acc``, ...),
-    as :mod:`cnnnotes.training.study`'s functions read them.
-
-    >>> with_history([{"key": "a", "history": {"val_acc": [0.9]}, "test_acc": 0.8}])[0]["val_acc"]
-    [0.9]
-    """
-    return [{**r.get("history", {}), **r} for r in runs]
-
-
 @dataclass(frozen=True)
 class RowSummary:
     """A study row over its seeds: its cost and its accuracies (fractions, mean and sd)."""
@@ -217,7 +207,7 @@ def row_summary(runs: Sequence[Mapping[str, Any]], key: str) -> RowSummary:
     >>> s.seeds, s.cpu_seconds, s.val
     (2, 3.0, (0.91, 0.014142135624))
     """
-    flat = with_history(runs)
+    flat = study_runs(list(runs))
     mine = [r for r in flat if r["key"] == key]
     require(len(mine) >= 2, f"row {key!r} needs at least 2 recorded seeds, got {len(mine)}")
     require(
