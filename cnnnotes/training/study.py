@@ -46,6 +46,14 @@ ROWS: tuple[Row, ...] = (
     Row(
         "batchnorm", "corrected", "+ batch norm after each conv", _CORRECTED.with_(model="notes-bn")
     ),
+    # the learning rate batch norm tolerates: ten times the notes' rate, without and with it
+    Row("lr-1e-2", "corrected", "learning rate 1e-3 -> 1e-2", _CORRECTED.with_(lr=1e-2)),
+    Row(
+        "batchnorm-lr-1e-2",
+        "lr-1e-2",
+        "+ batch norm after each conv",
+        _CORRECTED.with_(model="notes-bn", lr=1e-2),
+    ),
     Row(
         "gap",
         "corrected",
@@ -63,6 +71,12 @@ ROWS: tuple[Row, ...] = (
         "onecycle",
         "+ β₁ cycled too (PyTorch's default)",
         _CORRECTED.with_(schedule="onecycle-momentum"),
+    ),
+    Row(
+        "cosine",
+        "onecycle",
+        "no warm-up: one cosine anneal from the start",
+        _CORRECTED.with_(schedule="cosine"),
     ),
     Row("augment", "corrected", "+ random shifts and flips", _CORRECTED.with_(augment=True)),
     Row("smoothing", "corrected", "+ label smoothing 0.1", _CORRECTED.with_(label_smoothing=0.1)),
