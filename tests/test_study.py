@@ -249,4 +249,3 @@ def test_every_row_records_its_size_and_cost(experiments) -> None:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(torch.zeros(1, 1, 28, 28))
         assert 2 * macs == counter.get_total_flops(), row.key
-
