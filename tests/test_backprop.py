@@ -93,6 +93,35 @@ def test_conv_transpose2d_matches_pytorch_including_refusals():
     assert result.ok, str(result)
 
 
+def test_conv_transpose2d_as_conv_matches_pytorch_including_refusals():
+    """Zero insertion, padding d(F-1)-P (cropping where negative) and a flipped kernel give
+    the transposed convolution over the whole case space, refusals included."""
+
+    def pytorch(x, w, b, s, p, op, d):
+        return F.conv_transpose2d(x, w, b, s, p, op, 1, d)
+
+    ours = refusing(backprop.conv_transpose2d_as_conv, ValueError, "too small")
+    result = agree(ours, refusing(pytorch, RuntimeError), conv_transpose_case, n_cases=600,
+                   seed=5, claim="conv_transpose2d_as_conv")  # fmt: skip
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize(
+    ("s", "p", "op", "d"), [(2, 0, 1, 1), (1, (3, 1), 0, 1), ((3, 2), (4, 0), (2, 1), (1, 2))]
+)
+def test_conv_transpose2d_as_conv_without_the_oracle(s, p, op, d):
+    """Including padding beyond d(F-1), where the zero-stuffed map is cropped, not padded."""
+    g = torch.Generator().manual_seed(23)
+    x, w = (
+        torch.randn(2, 3, 5, 4, generator=g, dtype=F64),
+        torch.randn(3, 2, 3, 2, generator=g, dtype=F64),
+    )
+    b = torch.randn(2, generator=g, dtype=F64)
+    want = F.conv_transpose2d(x, w, b, s, p, op, 1, d)
+    torch.testing.assert_close(backprop.conv_transpose2d_as_conv(x, w, b, s, p, op, d), want)
+    torch.testing.assert_close(backprop.conv_transpose2d_as_conv(x[0], w, b, s, p, op, d), want[0])
+
+
 def input_gradient_case(draw: Draw) -> Case | None:
     """A :func:`conv_case` and the ``output_padding`` that makes the transposed
     convolution's output the input's size (None where PyTorch would refuse it: rows the

@@ -32,12 +32,14 @@ from torch import Tensor
 
 from cnnnotes._validate import int_pair, require, require_type
 from cnnnotes.conv._windows import conv_args, finish, float_tensor, pool_windows, windows
+from cnnnotes.conv.ops import conv2d
 from cnnnotes.conv.shapes import conv_transpose_output_size
 
 __all__ = [
     "avg_pool2d_backward",
     "conv2d_backward",
     "conv_transpose2d",
+    "conv_transpose2d_as_conv",
     "max_pool2d_backward",
 ]
 
@@ -167,6 +169,44 @@ def conv_transpose2d(
     out_w = conv_transpose_output_size(x4.shape[3], w.shape[3], sw, pw, opw, dw)
     taps = torch.einsum("ncij,coab->noijab", x4, w)  # the kernel stamped by each input pixel
     out = _add_windows(taps, (out_h, out_w), stride, padding, dilation)
+    return finish(out, bias, unbatched)
+
+
+def conv_transpose2d_as_conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    output_padding: Pair = 0,
+    dilation: Pair = 1,
+) -> Tensor:
+    """The transposed convolution :func:`conv_transpose2d`, as an ordinary convolution.
+
+    Put ``stride - 1`` zeros between neighbouring input pixels, add ``q = d(F-1) - P``
+    zeros on each side (a negative ``q`` crops) and ``output_padding`` more at the bottom
+    and right, then cross-correlate at stride 1 and dilation ``d`` with the kernel flipped
+    in both spatial axes and its two channel axes swapped (Dumoulin & Visin, 2016).
+
+    >>> conv_transpose2d_as_conv(torch.tensor([[[[1.0, 2.0]]]]), torch.ones(1, 1, 1, 3), stride=2)
+    tensor([[[[1., 1., 3., 2., 2.]]]])
+    """
+    x4, unbatched, w = conv_args(x, weight, bias, transposed=True)
+    (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
+    (oph, opw) = int_pair(output_padding, "output_padding", 0)
+    dh, dw = int_pair(dilation, "dilation", 1)
+    n, c, h, wd = x4.shape
+    fh, fw = w.shape[2], w.shape[3]
+    conv_transpose_output_size(h, fh, sh, ph, oph, dh)  # refuses what PyTorch refuses
+    conv_transpose_output_size(wd, fw, sw, pw, opw, dw)
+    qh, qw = dh * (fh - 1) - ph, dw * (fw - 1) - pw
+    size_h, size_w = (h - 1) * sh + 1 + 2 * qh + oph, (wd - 1) * sw + 1 + 2 * qw + opw
+    rows, cols = torch.arange(h) * sh + qh, torch.arange(wd) * sw + qw  # where pixels land
+    keep_r, keep_c = (rows >= 0) & (rows < size_h), (cols >= 0) & (cols < size_w)
+    stuffed = x4.new_zeros(n, c, size_h, size_w)
+    stuffed[:, :, rows[keep_r, None], cols[None, keep_c]] = x4[:, :, keep_r][:, :, :, keep_c]
+    flipped = w.flip(2, 3).transpose(0, 1)  # (out, in, F, F), each kernel turned by 180°
+    out = conv2d(stuffed, flipped, dilation=(dh, dw))
     return finish(out, bias, unbatched)
 
 

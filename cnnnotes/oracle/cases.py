@@ -140,6 +140,30 @@ def conv_tensors(draw: Draw) -> Case:
     return {"input": x, "weight": wt, "bias": b, "stride": s, "padding": p, "dilation": d}
 
 
+def conv_transpose_tensors(draw: Draw) -> Case:
+    """Input, weight ``(in, out, kh, kw)`` and bias (float64) of a random transposed
+    convolution with stride, padding, output padding and dilation; PyTorch refuses some
+    (an output padding not below max(stride, dilation), or an output with no rows)."""
+    n, c, o = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+    h, w = draw.int(1, 6), draw.int(1, 6)
+    kh, kw = draw.int(1, 4), draw.int(1, 4)
+    s = (draw.int(1, 3), draw.int(1, 3))
+    p = (draw.int(0, 2), draw.int(0, 2))
+    d = (draw.int(1, 2), draw.int(1, 2))
+    top = (max(s[0], d[0]), max(s[1], d[1]))  # output padding must stay below it
+    a = tuple(draw.int(0, t - 1) if draw.int(0, 9) else t for t in top)  # 1 in 10 refused
+    x, wt, b = draw.tensor(n, c, h, w), draw.tensor(c, o, kh, kw), draw.tensor(o)
+    return {
+        "input": x,
+        "weight": wt,
+        "bias": b,
+        "stride": s,
+        "padding": p,
+        "output_padding": a,
+        "dilation": d,
+    }
+
+
 def pool_tensors(draw: Draw) -> Case:
     """Input (float64) of a random 2-D pooling with kernel, stride and padding
     (at most half the kernel, as PyTorch requires)."""
