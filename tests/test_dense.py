@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from conftest import int_or_pair
 from torch import nn
 
-from cnnnotes.conv.dense import conv_as_linear, conv_as_matrix
-from cnnnotes.oracle import agree
+from cnnnotes.conv.dense import conv_as_linear, conv_as_matrix, locally_connected
+from cnnnotes.oracle import agree, cases
 from cnnnotes.oracle.cases import Case, Draw, draw_cases
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -166,3 +166,55 @@ def test_conv_as_linear_rejects_unsupported_layers():
         conv_as_linear(nn.Conv2d(1, 1, 3, dilation=2), 7)
     with pytest.raises(ValueError, match="padding"):
         conv_as_linear(nn.Conv2d(1, 1, 3, padding="same"), 5)
+
+
+def per_position_conv(x, weight, bias, stride, padding):
+    """Output (n, i, j) of F.conv2d run with position (i, j)'s own filter bank."""
+    h_out, w_out = weight.shape[:2]
+    out = x.new_zeros(x.shape[0], weight.shape[2], h_out, w_out)
+    for i in range(h_out):
+        for j in range(w_out):
+            out[:, :, i, j] = F.conv2d(x, weight[i, j], None, stride, padding)[:, :, i, j]
+    return out + bias
+
+
+def test_locally_connected_is_conv2d_position_by_position():
+    result = agree(locally_connected, per_position_conv, cases.local_tensors, n_cases=500,
+                   claim="locally_connected vs F.conv2d per position")  # fmt: skip
+    assert result.ok and result.cases == 500, str(result)
+
+
+def test_locally_connected_with_one_shared_bank_is_conv2d():
+    """Weight sharing is the only difference: the same bank everywhere gives F.conv2d."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 9, 7, generator=g, dtype=torch.float64)
+    w, b = (
+        torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64),
+        torch.randn(4, dtype=torch.float64),
+    )
+    want = F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0))
+    h_out, w_out = want.shape[2:]
+    shared = w.expand(h_out, w_out, *w.shape)
+    bias = b[:, None, None].expand(4, h_out, w_out)
+    got = locally_connected(x, shared, bias, stride=(2, 1), padding=(1, 0))
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(
+        locally_connected(x, shared, stride=(2, 1), padding=(1, 0)), want - b[:, None, None]
+    )
+
+
+def test_locally_connected_parameters_and_refusals():
+    """N·H'·W'·(F²D + 1) numbers, and clear errors for mismatched shapes."""
+    d, n, f, side = 1, 32, 3, 28
+    weight, bias = torch.zeros(side, side, n, d, f, f), torch.zeros(n, side, side)
+    assert weight.numel() + bias.numel() == n * side * side * (f * f * d + 1) == 250_880
+    x = torch.zeros(1, d, side, side)
+    assert locally_connected(x, weight, bias, padding=1).shape == (1, n, side, side)
+    with pytest.raises(ValueError, match="positions"):
+        locally_connected(x, weight, bias)  # no padding: 26x26 positions
+    with pytest.raises(ValueError, match="channels"):
+        locally_connected(torch.zeros(1, 2, side, side), weight, bias, padding=1)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        locally_connected(x, weight, bias[:, :-1], padding=1)
+    with pytest.raises(TypeError, match=r"x must be a torch\.Tensor"):
+        locally_connected(x.tolist(), weight)

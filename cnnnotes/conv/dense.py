@@ -14,6 +14,9 @@ when both kernel indices are in range, else 0. Taps that fall on the zero
 padding have no column, so they simply vanish. :func:`conv_as_linear` wraps the
 matrix (and the bias, repeated over positions) in an ``nn.Linear``.
 
+:func:`locally_connected` keeps the first restriction and drops the second: every
+output position has filters of its own (an *unshared* convolution).
+
 Arguments are validated: ``TypeError`` for a wrong type, ``ValueError`` for a
 wrong value, each naming what it got and what is allowed.
 """
@@ -24,9 +27,10 @@ import torch
 from torch import Tensor, nn
 
 from cnnnotes._validate import instance, int_pair, require, tensor
+from cnnnotes.conv._windows import windows
 from cnnnotes.conv.shapes import window_count
 
-__all__ = ["conv_as_linear", "conv_as_matrix"]
+__all__ = ["conv_as_linear", "conv_as_matrix", "locally_connected"]
 
 Pair = int | tuple[int, int]
 
@@ -108,3 +112,44 @@ def conv_as_linear(conv: nn.Conv2d, input_size: Pair) -> nn.Linear:
         if conv.bias is not None:
             dense.bias.copy_(conv.bias.repeat_interleave(m.shape[0] // conv.out_channels))
     return dense
+
+
+def locally_connected(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1, padding: Pair = 0
+) -> Tensor:
+    """Local connectivity without weight sharing: each output position has its own filters.
+
+    ``x`` is ``(B, D, H, W)``; ``weight`` is ``(H', W', N, D, F_h, F_w)``, one bank of ``N``
+    filters per output position ``(i, j)``; ``bias``, if given, is ``(N, H', W')``, one per
+    output value. Output ``(n, i, j)`` is the window of ``(i, j)`` times ``weight[i, j, n]``,
+    summed, plus ``bias[n, i, j]``. With the same bank at every position it is
+    ``F.conv2d``: weight sharing is exactly that constraint.
+
+    >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> w = torch.ones(2, 2, 1, 1, 2, 2)
+    >>> w[1, 1] = 0.0  # the bottom-right position sees nothing
+    >>> locally_connected(x, w)
+    tensor([[[[ 8., 12.],
+              [20.,  0.]]]])
+    """
+    tensor(x, "x", shape="(B, D, H, W)", ndims=(4,), floating=True)
+    tensor(weight, "weight", shape="(H', W', N, D, F_h, F_w)", ndims=(6,), floating=True)
+    require(
+        x.shape[1] == weight.shape[3],
+        f"weight is (H', W', N, D, F_h, F_w) with D = {weight.shape[3]}, "
+        f"but x has {x.shape[1]} channels",
+    )
+    kernel = (weight.shape[4], weight.shape[5])
+    win = windows(x, kernel, stride, padding, 1)  # (B, D, H', W', F_h, F_w)
+    require(
+        tuple(win.shape[2:4]) == tuple(weight.shape[:2]),
+        f"this stride and padding give {win.shape[2]}x{win.shape[3]} positions "
+        f"(height x width), but weight has banks for {weight.shape[0]}x{weight.shape[1]}",
+    )
+    out = torch.einsum("bdijuv,ijnduv->bnij", win, weight)
+    if bias is None:
+        return out
+    tensor(bias, "bias", shape="(N, H', W')", ndims=(3,), floating=True)
+    want = (weight.shape[2], *weight.shape[:2])
+    require(tuple(bias.shape) == want, f"bias must have shape {want}, got {tuple(bias.shape)}")
+    return out + bias

@@ -164,6 +164,19 @@ def conv_transpose_tensors(draw: Draw) -> Case:
     }
 
 
+def local_tensors(draw: Draw) -> Case:
+    """Input, weight ``(H', W', N, D, kh, kw)`` and bias ``(N, H', W')`` (float64) of a
+    random locally connected layer with its stride and padding; padded enough to fit."""
+    n, c, o = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+    h, w = draw.int(1, 8), draw.int(1, 8)
+    kh, kw = draw.int(1, 4), draw.int(1, 4)
+    s = (draw.int(1, 3), draw.int(1, 3))
+    p = (max(draw.int(0, 2), -(-(kh - h) // 2)), max(draw.int(0, 2), -(-(kw - w) // 2)))
+    oh, ow = (h + 2 * p[0] - kh) // s[0] + 1, (w + 2 * p[1] - kw) // s[1] + 1
+    x, wt, b = draw.tensor(n, c, h, w), draw.tensor(oh, ow, o, c, kh, kw), draw.tensor(o, oh, ow)
+    return {"input": x, "weight": wt, "bias": b, "stride": s, "padding": p}
+
+
 def pool_tensors(draw: Draw) -> Case:
     """Input (float64) of a random 2-D pooling with kernel, stride and padding
     (at most half the kernel, as PyTorch requires)."""
