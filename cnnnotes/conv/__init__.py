@@ -5,8 +5,10 @@
 * ``sliding``: where a sliding window goes: placements, padding modes, cells covered;
 * ``ops``: convolution and pooling from scratch, matching ``torch.nn.functional``
   (``conv2d_loops`` is the loop a learner reads; ``conv2d`` the fast window form);
-* ``backprop``: their backward passes, and the transposed convolution;
-* ``dense``: a convolution written as the dense layer it is;
+* ``backprop``: their backward passes, and the transposed convolution (also as an ordinary
+  convolution of the zero-stuffed input);
+* ``dense``: a convolution written as the dense layer it is, and the locally connected layer
+  (local connectivity without weight sharing);
 * ``kernels``: classic image-processing kernels;
 * ``shift``: translation experiments;
 * ``_windows`` (private): the windows of a batch, shared by ``ops`` and ``backprop``.

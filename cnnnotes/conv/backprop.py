@@ -19,6 +19,9 @@ kernel flipped in both directions (and input/output channels swapped). Hence
 the input gradient of ``conv2d`` with those settings, ``output_padding`` choosing
 among the input sizes that the convolution maps to the same output size.
 
+:func:`conv_transpose2d_as_conv` computes the same transposed convolution the other way
+round: zeros inserted between the input's pixels, then the book's own ``ops.conv2d``.
+
 Only basic tensor operations are used (new zero tensors, slicing, ``einsum``,
 ``argmax``), never ``F.conv2d``, ``F.conv_transpose2d``, pooling, ``F.unfold``,
 ``F.fold``, ``F.pad`` or autograd. Tensors are NCHW; an unbatched ``(C, H, W)``
