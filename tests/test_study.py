@@ -249,3 +249,29 @@ def test_every_row_records_its_size_and_cost(experiments) -> None:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(torch.zeros(1, 1, 28, 28))
         assert 2 * macs == counter.get_total_flops(), row.key
+
+
+def test_the_recorded_benchmark_is_consistent_and_quoted(experiments) -> None:
+    """`scripts/experiments.py benchmark`'s file: every seed times the notes' loop, the fast
+    recipe and the row the study chooses on validation, in one run; each ratio is that
+    seed's time over the notes' loop of the same seed; the chosen row is what `select`
+    chooses from the study as recorded now; the README quotes its summary."""
+    bench = results.load("benchmark")
+    runs = results.load("study")["runs"]
+    eligible = [row.key for row in ROWS if sum(r["key"] == row.key for r in runs) >= 3]
+    assert bench["selected_row"] == select(runs, eligible)
+    entries = bench["entries"]
+    assert len(bench["seeds"]) >= 3
+    for seed in bench["seeds"]:
+        mine = {e["name"]: e for e in entries if e["seed"] == seed}
+        assert sorted(mine) == ["fast", "notes-loop", "selected"], seed
+        for name in ("fast", "selected"):
+            assert mine[name]["ratio"] == pytest.approx(
+                mine[name]["seconds"] / mine["notes-loop"]["seconds"]
+            )
+        assert mine["fast"]["recipe"] == RECIPES["fast"].as_dict()
+        assert mine["selected"]["recipe"] == BY_KEY[bench["selected_row"]].recipe.as_dict()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert experiments.benchmark_summary(entries) in readme, (
+        "update README.md with the summary `scripts/experiments.py benchmark` printed"
+    )
