@@ -144,7 +144,9 @@ def conv_transpose_tensors(draw: Draw) -> Case:
     """Input, weight ``(in, out, kh, kw)`` and bias (float64) of a random transposed
     convolution with stride, padding, output padding and dilation; PyTorch refuses some
     (an output padding not below max(stride, dilation), or an output with no rows)."""
-    n, c, o = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+    n = draw.int(1, 2)  # batch
+    c = draw.int(1, 3)  # input channels
+    o = draw.int(1, 3)  # output channels
     h, w = draw.int(1, 6), draw.int(1, 6)
     kh, kw = draw.int(1, 4), draw.int(1, 4)
     s = (draw.int(1, 3), draw.int(1, 3))
@@ -152,7 +154,9 @@ def conv_transpose_tensors(draw: Draw) -> Case:
     d = (draw.int(1, 2), draw.int(1, 2))
     top = (max(s[0], d[0]), max(s[1], d[1]))  # output padding must stay below it
     a = tuple(draw.int(0, t - 1) if draw.int(0, 9) else t for t in top)  # 1 in 10 refused
-    x, wt, b = draw.tensor(n, c, h, w), draw.tensor(c, o, kh, kw), draw.tensor(o)
+    x = draw.tensor(n, c, h, w)
+    wt = draw.tensor(c, o, kh, kw)
+    b = draw.tensor(o)
     return {
         "input": x,
         "weight": wt,
@@ -167,13 +171,17 @@ def conv_transpose_tensors(draw: Draw) -> Case:
 def local_tensors(draw: Draw) -> Case:
     """Input, weight ``(H', W', N, D, kh, kw)`` and bias ``(N, H', W')`` (float64) of a
     random locally connected layer with its stride and padding; padded enough to fit."""
-    n, c, o = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+    n = draw.int(1, 2)  # batch
+    c = draw.int(1, 3)  # input channels
+    o = draw.int(1, 3)  # filters per position
     h, w = draw.int(1, 8), draw.int(1, 8)
     kh, kw = draw.int(1, 4), draw.int(1, 4)
     s = (draw.int(1, 3), draw.int(1, 3))
     p = (max(draw.int(0, 2), -(-(kh - h) // 2)), max(draw.int(0, 2), -(-(kw - w) // 2)))
     oh, ow = (h + 2 * p[0] - kh) // s[0] + 1, (w + 2 * p[1] - kw) // s[1] + 1
-    x, wt, b = draw.tensor(n, c, h, w), draw.tensor(oh, ow, o, c, kh, kw), draw.tensor(o, oh, ow)
+    x = draw.tensor(n, c, h, w)
+    wt = draw.tensor(oh, ow, o, c, kh, kw)
+    b = draw.tensor(o, oh, ow)
     return {"input": x, "weight": wt, "bias": b, "stride": s, "padding": p}
 
 
