@@ -83,43 +83,25 @@ def conv_transpose_case(draw: Draw) -> Case:
             "dilation": c["dilation"]}  # fmt: skip
 
 
-def test_conv_transpose2d_matches_pytorch_including_refusals():
-    def pytorch(x, w, b, s, p, op, d):
-        return F.conv_transpose2d(x, w, b, s, p, op, 1, d)
-
-    ours = refusing(backprop.conv_transpose2d, ValueError, "too small")
-    result = agree(ours, refusing(pytorch, RuntimeError), conv_transpose_case, n_cases=600,
-                   seed=3, claim="conv_transpose2d")  # fmt: skip
-    assert result.ok, str(result)
-
-
-def test_conv_transpose2d_as_conv_matches_pytorch_including_refusals():
-    """Zero insertion, padding d(F-1)-P (cropping where negative) and a flipped kernel give
-    the transposed convolution over the whole case space, refusals included."""
-
-    def pytorch(x, w, b, s, p, op, d):
-        return F.conv_transpose2d(x, w, b, s, p, op, 1, d)
-
-    ours = refusing(backprop.conv_transpose2d_as_conv, ValueError, "too small")
-    result = agree(ours, refusing(pytorch, RuntimeError), conv_transpose_case, n_cases=600,
-                   seed=5, claim="conv_transpose2d_as_conv")  # fmt: skip
-    assert result.ok, str(result)
+TRANSPOSED = {
+    "conv_transpose2d": backprop.conv_transpose2d,  # stamps the kernel per input pixel
+    "conv_transpose2d_as_conv": backprop.conv_transpose2d_as_conv,  # zero insertion + conv2d
+}
 
 
 @pytest.mark.parametrize(
-    ("s", "p", "op", "d"), [(2, 0, 1, 1), (1, (3, 1), 0, 1), ((3, 2), (4, 0), (2, 1), (1, 2))]
+    ("name", "seed"), [("conv_transpose2d", 3), ("conv_transpose2d_as_conv", 5)]
 )
-def test_conv_transpose2d_as_conv_without_the_oracle(s, p, op, d):
-    """Including padding beyond d(F-1), where the zero-stuffed map is cropped, not padded."""
-    g = torch.Generator().manual_seed(23)
-    x, w = (
-        torch.randn(2, 3, 5, 4, generator=g, dtype=F64),
-        torch.randn(3, 2, 3, 2, generator=g, dtype=F64),
-    )
-    b = torch.randn(2, generator=g, dtype=F64)
-    want = F.conv_transpose2d(x, w, b, s, p, op, 1, d)
-    torch.testing.assert_close(backprop.conv_transpose2d_as_conv(x, w, b, s, p, op, d), want)
-    torch.testing.assert_close(backprop.conv_transpose2d_as_conv(x[0], w, b, s, p, op, d), want[0])
+def test_conv_transpose2d_matches_pytorch_including_refusals(name, seed):
+    """Both ways of computing it (the as-conv one pads d(F-1)-P, cropping where negative)."""
+
+    def pytorch(x, w, b, s, p, op, d):
+        return F.conv_transpose2d(x, w, b, s, p, op, 1, d)
+
+    ours = refusing(TRANSPOSED[name], ValueError, "too small")
+    result = agree(ours, refusing(pytorch, RuntimeError), conv_transpose_case, n_cases=600,
+                   seed=seed, claim=name)  # fmt: skip
+    assert result.ok, str(result)
 
 
 def input_gradient_case(draw: Draw) -> Case | None:
@@ -209,18 +191,28 @@ def test_pool_backward_equals_autograd_without_the_oracle(k, s, p):
     torch.testing.assert_close(backprop.avg_pool2d_backward(grad_out, x, k, s, p), want)
 
 
+@pytest.mark.parametrize("name", sorted(TRANSPOSED))
 @pytest.mark.parametrize(
-    ("s", "p", "op", "d"), [(1, 0, 0, 1), (2, 1, 1, 1), ((2, 3), (1, 0), (0, 2), (2, 1))]
+    ("s", "p", "op", "d"),
+    [
+        (1, 0, 0, 1),
+        (2, 1, 1, 1),
+        ((2, 3), (1, 0), (0, 2), (2, 1)),
+        (2, 0, 1, 1),
+        (1, (3, 1), 0, 1),  # padding beyond d(F-1): the as-conv form crops
+        ((3, 2), (4, 0), (2, 1), (1, 2)),
+    ],
 )
-def test_conv_transpose2d_equals_functional_without_the_oracle(s, p, op, d):
+def test_conv_transpose2d_equals_functional_without_the_oracle(name, s, p, op, d):
     g = torch.Generator().manual_seed(22)
     x, w = (
-        torch.randn(2, 3, 4, 5, generator=g, dtype=F64),
+        torch.randn(2, 3, 5, 4, generator=g, dtype=F64),
         torch.randn(3, 2, 3, 2, generator=g, dtype=F64),
     )
     b = torch.randn(2, generator=g, dtype=F64)
     want = F.conv_transpose2d(x, w, b, s, p, op, 1, d)
-    torch.testing.assert_close(backprop.conv_transpose2d(x, w, b, s, p, op, d), want)
+    torch.testing.assert_close(TRANSPOSED[name](x, w, b, s, p, op, d), want)
+    torch.testing.assert_close(TRANSPOSED[name](x[0], w, b, s, p, op, d), want[0])
 
 
 # ---------------------------------------------------------------- gradcheck

@@ -94,6 +94,15 @@ SALIENCY_MISTAKES = {
 """Classic wrong saliency maps: the message's words, and the slip in :func:`_saliency`."""
 
 
+def _model_input_target(
+    shape: tuple[int, ...], target: object, g: torch.Generator
+) -> tuple[nn.Module, Tensor, object]:
+    """A case's small batch-norm CNN, its random float64 input of ``shape`` and its target
+    (a tuple of classes becomes a tensor, one per image)."""
+    model, x = bn_cnn(shape[1:], g), torch.randn(shape, generator=g, dtype=F64)
+    return model, x, torch.tensor(target) if isinstance(target, tuple) else target
+
+
 def check_saliency(fn: Callable, *, seed: int = 0) -> str:
     """Check ``fn(model, x, target)`` → ``(N, H, W)`` maps ``max_c |∂z_t/∂x[c, i, j]|``
     against :func:`cnnnotes.analysis.saliency.saliency` on :data:`SALIENCY_CASES`.
@@ -109,8 +118,7 @@ def check_saliency(fn: Callable, *, seed: int = 0) -> str:
     def cases():
         for case in SALIENCY_CASES:
             shape, target = case["x"], case["target"]
-            model, x = bn_cnn(shape[1:], g), torch.randn(shape, generator=g, dtype=F64)
-            t = torch.tensor(target) if isinstance(target, tuple) else target
+            model, x, t = _model_input_target(shape, target, g)
             text = f"x of shape {shape}, target {target} (a small CNN with batch norm, "
             text += "handed over in training mode)"
             hints = [(k, _saliency(model, x, t, **v)) for k, v in SALIENCY_MISTAKES.items()]
@@ -183,8 +191,7 @@ def check_occlusion(fn: Callable, *, seed: int = 0) -> str:
     def cases():
         for case in OCCLUSION_CASES:
             shape, target = case["x"], case["target"]
-            model, x = bn_cnn(shape[1:], g), torch.randn(shape, generator=g, dtype=F64)
-            t = torch.tensor(target) if isinstance(target, tuple) else target
+            model, x, t = _model_input_target(shape, target, g)
             args = (model, x, t, case["patch"], case["fill"])
             text = f"x of shape {shape}, target {target}, patch {args[3]}, fill {args[4]} "
             text += "(a small CNN with batch norm, handed over in training mode)"

@@ -164,15 +164,33 @@ def conv_transpose2d(
     >>> torch.allclose(up, grad_x)
     True
     """
-    x4, unbatched, w = conv_args(x, weight, bias, transposed=True)
-    (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
-    (oph, opw) = int_pair(output_padding, "output_padding", 0)
-    dh, dw = int_pair(dilation, "dilation", 1)
-    out_h = conv_transpose_output_size(x4.shape[2], w.shape[2], sh, ph, oph, dh)
-    out_w = conv_transpose_output_size(x4.shape[3], w.shape[3], sw, pw, opw, dw)
+    x4, unbatched, w, size = _transpose_args(
+        x, weight, bias, stride, padding, output_padding, dilation
+    )
     taps = torch.einsum("ncij,coab->noijab", x4, w)  # the kernel stamped by each input pixel
-    out = _add_windows(taps, (out_h, out_w), stride, padding, dilation)
+    out = _add_windows(taps, size, stride, padding, dilation)
     return finish(out, bias, unbatched)
+
+
+def _transpose_args(
+    x: object,
+    weight: object,
+    bias: object,
+    stride: Pair,
+    padding: Pair,
+    output_padding: Pair,
+    dilation: Pair,
+) -> tuple[Tensor, bool, Tensor, tuple[int, int]]:
+    """Validate a transposed convolution's arguments as PyTorch does; return the 4-D input,
+    the unbatched flag, the weight and the output's ``(height, width)``."""
+    x4, unbatched, w = conv_args(x, weight, bias, transposed=True)
+    s, p = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
+    op, d = int_pair(output_padding, "output_padding", 0), int_pair(dilation, "dilation", 1)
+    size = tuple(
+        conv_transpose_output_size(x4.shape[2 + i], w.shape[2 + i], s[i], p[i], op[i], d[i])
+        for i in (0, 1)
+    )
+    return x4, unbatched, w, size
 
 
 def conv_transpose2d_as_conv(
@@ -194,16 +212,15 @@ def conv_transpose2d_as_conv(
     >>> conv_transpose2d_as_conv(torch.tensor([[[[1.0, 2.0]]]]), torch.ones(1, 1, 1, 3), stride=2)
     tensor([[[[1., 1., 3., 2., 2.]]]])
     """
-    x4, unbatched, w = conv_args(x, weight, bias, transposed=True)
+    x4, unbatched, w, (out_h, out_w) = _transpose_args(
+        x, weight, bias, stride, padding, output_padding, dilation
+    )
     (sh, sw), (ph, pw) = int_pair(stride, "stride", 1), int_pair(padding, "padding", 0)
-    (oph, opw) = int_pair(output_padding, "output_padding", 0)
     dh, dw = int_pair(dilation, "dilation", 1)
     n, c, h, wd = x4.shape
     fh, fw = w.shape[2], w.shape[3]
-    conv_transpose_output_size(h, fh, sh, ph, oph, dh)  # refuses what PyTorch refuses
-    conv_transpose_output_size(wd, fw, sw, pw, opw, dw)
     qh, qw = dh * (fh - 1) - ph, dw * (fw - 1) - pw
-    size_h, size_w = (h - 1) * sh + 1 + 2 * qh + oph, (wd - 1) * sw + 1 + 2 * qw + opw
+    size_h, size_w = out_h + dh * (fh - 1), out_w + dw * (fw - 1)  # the stuffed, padded map
     rows, cols = torch.arange(h) * sh + qh, torch.arange(wd) * sw + qw  # where pixels land
     keep_r, keep_c = (rows >= 0) & (rows < size_h), (cols >= 0) & (cols < size_w)
     stuffed = x4.new_zeros(n, c, size_h, size_w)
