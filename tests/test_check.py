@@ -598,7 +598,7 @@ def test_check_momentum_steps_passes_right_answers(answer):
 
 
 MOMENTUM_SLIPS = [
-    ("damped", "It looks like you kept a damped average b ← μ·b + (1 − μ)·g"),
+    ("damped", "It looks like you kept a damped average b ← ν·b + (1 − ν)·g"),
     ("gradient", "It looks like you stepped along the gradient instead of the buffer"),
     ("late", "It looks like you stepped with the previous buffer"),
     ("nesterov", "It looks like you took Nesterov's step"),

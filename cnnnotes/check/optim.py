@@ -51,15 +51,15 @@ def _along_buffer(old: Tensor, b: Tensor, g: Tensor, lr: float, mu: float) -> Te
 
 
 MOMENTUM_MISTAKES: Mapping[str, Steps] = {
-    "kept a damped average b ← μ·b + (1 − μ)·g (like Adam's m); PyTorch's buffer is "
-    "b ← μ·b + g": _momentum(lambda b, g, lr, mu: mu * b + (1 - mu) * g, _along_buffer),
+    "kept a damped average b ← ν·b + (1 − ν)·g (like Adam's m); PyTorch's buffer is "
+    "b ← ν·b + g": _momentum(lambda b, g, lr, mu: mu * b + (1 - mu) * g, _along_buffer),
     "stepped along the gradient instead of the buffer (θ ← θ − η·g): the momentum is never "
     "used": _momentum(_pytorch_buffer, lambda old, b, g, lr, mu: lr * g),
     "stepped with the previous buffer, before adding the new gradient (one step late)":
         _momentum(_pytorch_buffer, lambda old, b, g, lr, mu: lr * old),
-    "took Nesterov's step θ ← θ − η·(g + μ·b), which is SGD(nesterov=True)":
+    "took Nesterov's step θ ← θ − η·(g + ν·b), which is SGD(nesterov=True)":
         _momentum(_pytorch_buffer, lambda old, b, g, lr, mu: lr * (g + mu * b)),
-    "mixed the two forms of momentum: with b ← μ·b + η·g the step is θ ← θ − b, without a "
+    "mixed the two forms of momentum: with b ← ν·b + η·g the step is θ ← θ − b, without a "
     "second η": _momentum(lambda b, g, lr, mu: mu * b + lr * g, _along_buffer),
     "added the step (θ ← θ + η·b), which climbs the loss":
         _momentum(_pytorch_buffer, lambda old, b, g, lr, mu: -lr * b),
@@ -88,8 +88,8 @@ def check_momentum_steps(fn: Callable, *, seed: int = 0) -> str:
     >>> msg = check_momentum_steps(damped)
     >>> msg[:64]
     'Mismatch for theta of shape (5,), 10 gradients, lr=0.2, mu=0.9: '
-    >>> msg.endswith("It looks like you kept a damped average b ← μ·b + (1 − μ)·g (like Adam's m); "
-    ...              "PyTorch's buffer is b ← μ·b + g.")
+    >>> msg.endswith("It looks like you kept a damped average b ← ν·b + (1 − ν)·g (like Adam's m); "
+    ...              "PyTorch's buffer is b ← ν·b + g.")
     True
     """
     function(fn, "fn", "your function fn(theta, grads, lr, mu)")

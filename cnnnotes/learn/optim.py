@@ -57,7 +57,7 @@ def sgd_step(
 ) -> list[Tensor]:
     """One step of SGD with momentum; returns the velocities for the next step.
 
-    ``v ← μ·v + g`` and ``θ ← θ − η·v`` (``velocity=None`` starts from ``v = 0``, so
+    ``v ← ν·v + g`` (ν is ``momentum``) and ``θ ← θ − η·v`` (``velocity=None`` starts from ``v = 0``, so
     the first step is plain ``θ ← θ − η·g``, exactly as ``torch.optim.SGD``).
 
     >>> w = torch.tensor([1.0])
