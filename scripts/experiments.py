@@ -2,6 +2,7 @@
 
     python scripts/experiments.py study --save-reference   # every row, seeds 0 1 2 -> study.json
     python scripts/experiments.py study --rows gap smoothing --seeds 0 1 2 3   # rows, more seeds
+    python scripts/experiments.py verify --rows cosine --seeds 0   # re-run; same numbers?
     python scripts/experiments.py benchmark   # the notes' loop vs the fast and the chosen recipe
     python scripts/experiments.py reference   # retrain only the reference model (two threads)
     python scripts/experiments.py table       # the README's results table, from study.json
@@ -34,7 +35,14 @@ from cnnnotes.modern.report import block_table
 from cnnnotes.training import reference, results
 from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.models import build_model
-from cnnnotes.training.recipes import RECIPES, load_data, load_data_with_stats, report_on_test, run
+from cnnnotes.training.recipes import (
+    RECIPES,
+    Recipe,
+    load_data,
+    load_data_with_stats,
+    report_on_test,
+    run,
+)
 from cnnnotes.training.study import BY_KEY, ROWS, compare, final, select, summarise
 
 NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epochs
@@ -105,7 +113,7 @@ def study(
         done = {
             (r["key"], r["seed"])
             for r in recorded_runs()
-            if r["recipe"] == BY_KEY[r["key"]].recipe.as_dict()
+            if Recipe.from_dict(r["recipe"]) == BY_KEY[r["key"]].recipe
         }
         tasks = [t for t in tasks if t[:2] not in done]
     context = multiprocessing.get_context("spawn")
@@ -121,6 +129,57 @@ def merge_run(new: dict[str, object]) -> None:
     order = {key: i for i, key in enumerate(BY_KEY)}
     runs.sort(key=lambda r: (order.get(r["key"], len(order)), r["seed"]))
     results.save("study", {"threads_per_run": 1, "runs": runs})
+
+
+TIMINGS = ("seconds", "cpu_seconds")
+"""History fields that measure time, which no re-run reproduces."""
+
+
+def reproduced(recorded: dict, new: dict) -> list[str]:
+    """The fields in which a re-run ``new`` differs from its ``recorded`` run, timings
+    excepted: an empty list when every number is identical, bit for bit.
+
+    >>> old = {"history": {"val_acc": [0.9], "seconds": [3.0]}, "test_acc": 0.89}
+    >>> reproduced(old, {"history": {"val_acc": [0.9], "seconds": [4.0]}, "test_acc": 0.89})
+    []
+    >>> reproduced(old, {"history": {"val_acc": [0.9001], "seconds": [3.0]}, "test_acc": 0.89})
+    ['history.val_acc']
+    """
+    diffs = [
+        f"history.{name}"
+        for name, values in recorded["history"].items()
+        if name not in TIMINGS and new["history"].get(name) != values
+    ]
+    return diffs + [
+        name
+        for name in ("test_loss", "test_acc", "test_se", "params", "macs")
+        if recorded.get(name) != new.get(name)
+    ]
+
+
+def verify(keys: list[str], seeds: list[int], jobs: int) -> int:
+    """Re-train recorded runs with the current code and compare every number with the record.
+
+    Prints one line per run, with the processor that made the record and this one (a
+    float result is reproducible on the same kind of processor and thread count only).
+    Returns the number of runs recorded on this kind of processor that differ.
+    """
+    recorded = {(r["key"], r["seed"]): r for r in recorded_runs()}
+    tasks = [(key, seed, False) for key in keys for seed in seeds if (key, seed) in recorded]
+    here = results.provenance()["machine"]["cpu"]
+    failures = 0
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        for future in as_completed([pool.submit(train_one, t) for t in tasks]):
+            new = future.result()
+            old = recorded[(new["key"], new["seed"])]
+            diffs = reproduced(old, new)
+            made_on = old["provenance"]["machine"]["cpu"]
+            status = "identical" if not diffs else "differs in " + ", ".join(diffs)
+            run = f"{new['key']} seed {new['seed']}"
+            print(f"{run} (recorded on {made_on}, re-run on {here}): {status}", flush=True)
+            failures += bool(diffs) and made_on == here
+    return failures
 
 
 def benchmark(seeds: list[int]) -> None:
@@ -233,7 +292,7 @@ def results_table(runs: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["study", "benchmark", "reference", "table"])
+    parser.add_argument("what", choices=["study", "verify", "benchmark", "reference", "table"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel one-thread runs (study)")
     parser.add_argument("--threads", type=int, default=2, help="threads (benchmark, reference)")
@@ -251,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "study":
         study(args.rows, args.seeds, args.jobs, args.save_reference, args.missing_only)
+    if args.what == "verify":
+        return min(verify(args.rows, args.seeds, args.jobs), 1)
     if args.what == "reference":
         torch.set_num_threads(args.threads)
         path = reference.make_reference()

@@ -22,7 +22,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnnotes.training import results, study
 from cnnnotes.training.loop import fit
 from cnnnotes.training.models import build_model, wide_cnn
-from cnnnotes.training.recipes import RECIPES, Splits, binomial_se, report_on_test, run
+from cnnnotes.training.recipes import (
+    RECIPES,
+    Recipe,
+    Splits,
+    binomial_se,
+    report_on_test,
+    run,
+)
 from cnnnotes.training.reference import load_reference
 from cnnnotes.training.study import BY_KEY, ROWS, changed_fields, select, summarise, verdict
 
@@ -198,7 +205,7 @@ def test_recorded_runs_match_the_rows_in_the_code() -> None:
     runs = results.load("study")["runs"]
     for r in runs:
         assert r["key"] in BY_KEY, r["key"]
-        assert r["recipe"] == BY_KEY[r["key"]].recipe.as_dict(), (
+        assert r["key"] not in study.stale_rows([r]), (
             f"row {r['key']} changed since it was run: re-run scripts/experiments.py study"
         )
         assert (
@@ -269,9 +276,22 @@ def test_the_recorded_benchmark_is_consistent_and_quoted(experiments) -> None:
             assert mine[name]["ratio"] == pytest.approx(
                 mine[name]["seconds"] / mine["notes-loop"]["seconds"]
             )
-        assert mine["fast"]["recipe"] == RECIPES["fast"].as_dict()
-        assert mine["selected"]["recipe"] == BY_KEY[bench["selected_row"]].recipe.as_dict()
+        assert Recipe.from_dict(mine["fast"]["recipe"]) == RECIPES["fast"]
+        assert Recipe.from_dict(mine["selected"]["recipe"]) == BY_KEY[bench["selected_row"]].recipe
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert experiments.benchmark_summary(entries) in readme, (
         "update README.md with the summary `scripts/experiments.py benchmark` printed"
     )
+
+
+def test_a_re_run_is_compared_number_for_number_except_its_timings(experiments) -> None:
+    old = {
+        "history": {"val_acc": [0.9, 0.91], "train_loss": [0.5, 0.4], "seconds": [3.0, 3.0]},
+        "test_acc": 0.9,
+        "test_loss": 0.3,
+    }
+    same = {**old, "history": {**old["history"], "seconds": [9.0, 9.0]}}
+    assert experiments.reproduced(old, same) == []
+    last_bit = {**old, "history": {**old["history"], "val_acc": [0.9, 0.9100000000000001]}}
+    assert experiments.reproduced(old, last_bit) == ["history.val_acc"]
+    assert experiments.reproduced(old, {**same, "test_loss": 0.30000000000000004}) == ["test_loss"]

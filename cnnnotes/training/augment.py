@@ -1,10 +1,24 @@
-"""Input preprocessing for training: normalisation and cheap batch augmentations."""
+"""Input preprocessing for training: normalisation and cheap batch augmentations
+(shifts and flips, random erasing), each drawing from the training loop's generator."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 
-from cnnnotes._validate import instance, nonnegative_int, number, tensor
+from cnnnotes._validate import (
+    boolean,
+    instance,
+    nonnegative_int,
+    number,
+    require,
+    require_type,
+    tensor,
+)
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 def mean_and_std(x: torch.Tensor) -> tuple[float, float]:
@@ -63,3 +77,81 @@ def shift_and_flip(x: torch.Tensor, generator: torch.Generator, max_shift: int =
     batch = torch.arange(n)[:, None, None, None]
     chan = torch.arange(x.shape[1])[None, :, None, None]
     return padded[batch, chan, rows, cols]
+
+
+def random_erasing(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    p: float = 0.5,
+    scale: tuple[float, float] = (0.02, 0.33),
+    ratio: tuple[float, float] = (0.3, 1 / 0.3),
+) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2020): with probability ``p`` per image, overwrite
+    one rectangle with random values.
+
+    The rectangle covers a fraction of the image drawn uniformly from ``scale`` and has
+    an aspect ratio (height / width) drawn log-uniformly from ``ratio``; its sides are
+    rounded and clipped to the image, and its corner is uniform over the positions where
+    it fits. The new values are uniform between the image's own minimum and maximum (the
+    paper's "random values", for raw and normalised inputs alike). Every channel of an
+    image is erased in the same rectangle; every draw comes from ``generator``.
+
+    >>> x = torch.zeros(2, 1, 4, 4)
+    >>> x[:, :, 0, 0] = 1.0
+    >>> out = random_erasing(x, torch.Generator().manual_seed(0), p=1.0, scale=(0.25, 0.25),
+    ...                      ratio=(1.0, 1.0))
+    >>> [int((o != i).sum() > 0) for o, i in zip(out, x)], int(((out < 0) | (out > 1)).sum())
+    ([1, 1], 0)
+    """
+    tensor(x, "x", shape="(N, C, H, W)", ndims=(4,), floating=True)
+    instance(generator, "generator", torch.Generator, "a torch.Generator")
+    p = number(p, "p", at_least=0)
+    require(p <= 1, f"p must be a probability in [0, 1], got {p}")
+    for name, pair in (("scale", scale), ("ratio", ratio)):
+        require_type(
+            isinstance(pair, (tuple, list)) and len(pair) == 2,
+            f"{name} must be a pair (low, high), got {pair!r}",
+        )
+    lo, hi = (number(s, "scale") for s in scale)
+    require(0 < lo <= hi <= 1, f"scale must be (low, high) with 0 < low <= high <= 1, got {scale}")
+    r_lo, r_hi = (number(r, "ratio", above=0) for r in ratio)
+    require(r_lo <= r_hi, f"ratio must be (low, high) with low <= high, got {ratio}")
+    n, _, h, w = x.shape
+    erase = torch.rand(n, generator=generator) < p
+    area = h * w * (lo + (hi - lo) * torch.rand(n, generator=generator))
+    log_r = math.log(r_lo) + (math.log(r_hi) - math.log(r_lo)) * torch.rand(n, generator=generator)
+    eh = torch.sqrt(area * log_r.exp()).round().clamp(1, h).long()
+    ew = torch.sqrt(area / log_r.exp()).round().clamp(1, w).long()
+    top = (torch.rand(n, generator=generator) * (h - eh + 1)).long()
+    left = (torch.rand(n, generator=generator) * (w - ew + 1)).long()
+    rows = torch.arange(h)[None, :]
+    cols = torch.arange(w)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+    in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+    mask = erase[:, None, None, None] & in_rows[:, None, :, None] & in_cols[:, None, None, :]
+    low = x.amin(dim=(1, 2, 3), keepdim=True)
+    high = x.amax(dim=(1, 2, 3), keepdim=True)
+    noise = low + (high - low) * torch.rand(x.shape, generator=generator, dtype=x.dtype)
+    return torch.where(mask, noise, x)
+
+
+def augmenter(shift_flip: bool, erase: float) -> Augment | None:
+    """The batch augmentation a recipe asks for: :func:`shift_and_flip` when
+    ``shift_flip``, then :func:`random_erasing` with probability ``erase`` when it is
+    positive; ``None`` when neither.
+
+    >>> augmenter(False, 0.0) is None, augmenter(True, 0.0) is shift_and_flip
+    (True, True)
+    """
+    boolean(shift_flip, "shift_flip")
+    erase = number(erase, "erase", at_least=0)
+    require(erase <= 1, f"erase must be a probability in [0, 1], got {erase}")
+    if erase == 0:
+        return shift_and_flip if shift_flip else None
+
+    def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if shift_flip:
+            x = shift_and_flip(x, generator)
+        return random_erasing(x, generator, p=erase)
+
+    return augment

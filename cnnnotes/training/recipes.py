@@ -15,7 +15,7 @@ from torch import nn
 
 from cnnnotes._validate import boolean, number, positive_int, require, require_type
 from cnnnotes.repro import seed_everything
-from cnnnotes.training.augment import mean_and_std, normalize, shift_and_flip
+from cnnnotes.training.augment import augmenter, mean_and_std, normalize
 from cnnnotes.training.data import as_tensors, fashion_mnist
 from cnnnotes.training.loop import History, TrainConfig, evaluate, fit
 from cnnnotes.training.models import MODELS, build_model
@@ -26,7 +26,8 @@ from cnnnotes.training.split import split_data
 class Recipe:
     """Everything that defines a training run except the seed and the device.
 
-    The model's name, the data handling (``normalize``, ``augment``) and the fields of
+    The model's name, the data handling (``normalize``; ``augment``: shifts and flips;
+    ``erase``: the probability of random erasing per image) and the fields of
     the :class:`~cnnnotes.training.loop.TrainConfig` it trains with (all but ``max_batches``),
     which check them.
     """
@@ -38,6 +39,7 @@ class Recipe:
     shuffle: bool = True
     normalize: bool = True
     augment: bool = False
+    erase: float = 0.0
     schedule: str = "constant"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
@@ -51,6 +53,21 @@ class Recipe:
         self.train_config()  # checks the training fields
         boolean(self.normalize, "normalize")
         boolean(self.augment, "augment")
+        augmenter(self.augment, self.erase)  # checks erase
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, object]) -> Recipe:
+        """The recipe a record describes; a field the record lacks had its default then
+        (it was added to the class later), an unknown field is an error.
+
+        >>> Recipe.from_dict({"model": "notes", "lr": 0.01}) == Recipe(lr=0.01)
+        True
+        """
+        require_type(isinstance(recorded, dict), f"recorded must be a dict, got {recorded!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(recorded) - known)
+        require(not unknown, f"unknown recipe fields {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**recorded)
 
     def train_config(self) -> TrainConfig:
         """The training fields as :func:`~cnnnotes.training.loop.fit` takes them.
@@ -170,7 +187,7 @@ def run(
     require_type(isinstance(splits, Splits), f"data must be a Splits, got {type(data).__name__}")
     seed_everything(seed)
     model = build_model(recipe.model)
-    augment = shift_and_flip if recipe.augment else None
+    augment = augmenter(recipe.augment, recipe.erase)
     history = fit(
         model,
         splits.train,

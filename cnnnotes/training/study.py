@@ -38,6 +38,8 @@ class Row:
 _CORRECTED = RECIPES["notes-corrected"]
 _ORIGINAL = RECIPES["notes-original"]
 _DEEP = _CORRECTED.with_(model="plain-deep", epochs=2)
+DECAYS = (0.01, 0.1, 1.0)
+"""The weight-decay strengths λ compared (AdamW's default is 0.01)."""
 
 ROWS: tuple[Row, ...] = (
     Row("original", "", "the notes as written: no shuffling, raw inputs", _ORIGINAL),
@@ -78,7 +80,23 @@ ROWS: tuple[Row, ...] = (
         "no warm-up: one cosine anneal from the start",
         _CORRECTED.with_(schedule="cosine"),
     ),
+    # weight decay (decoupled, AdamW) over three decades of λ, each against no decay
+    *(
+        Row(
+            f"decay-{lam:g}",
+            "corrected",
+            f"+ decoupled weight decay λ = {lam:g}",
+            _CORRECTED.with_(weight_decay=lam),
+        )
+        for lam in DECAYS
+    ),
     Row("augment", "corrected", "+ random shifts and flips", _CORRECTED.with_(augment=True)),
+    Row(
+        "erasing",
+        "augment",
+        "+ random erasing (p = 0.5)",
+        _CORRECTED.with_(augment=True, erase=0.5),
+    ),
     Row("smoothing", "corrected", "+ label smoothing 0.1", _CORRECTED.with_(label_smoothing=0.1)),
     Row("lenet5", "corrected", "architecture: LeNet-5", _CORRECTED.with_(model="lenet5")),
     Row(
@@ -116,6 +134,24 @@ def changed_fields(recipe: Recipe, parent: Recipe) -> list[str]:
     require_type(isinstance(recipe, Recipe), f"recipe must be a Recipe, got {recipe!r}")
     require_type(isinstance(parent, Recipe), f"parent must be a Recipe, got {parent!r}")
     return [f.name for f in fields(Recipe) if getattr(recipe, f.name) != getattr(parent, f.name)]
+
+
+def stale_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """The row keys among ``runs`` whose recorded recipe is no longer the row's recipe in
+    :data:`ROWS` (or whose row is gone): their numbers describe another experiment.
+
+    A field the record lacks counts as its default (:meth:`Recipe.from_dict`).
+
+    >>> stale_rows([{"key": "corrected", "recipe": {"model": "notes", "lr": 0.01}}])
+    ['corrected']
+    """
+    return sorted(
+        {
+            r["key"]
+            for r in runs
+            if r["key"] not in BY_KEY or Recipe.from_dict(r["recipe"]) != BY_KEY[r["key"]].recipe
+        }
+    )
 
 
 def summarise(values: list[float]) -> tuple[float, float]:
