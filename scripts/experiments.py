@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -246,6 +247,27 @@ def benchmark(seeds: list[int]) -> None:
         },
     )
     print(benchmark_summary(entries))
+
+
+TARGETS = {"fast": (NOTES_ACCURACY, 0.10), "selected": (0.95, 2.0)}
+"""Issue targets: (mean test accuracy at least, mean time ratio to the notes' loop at most)."""
+
+
+def targets_met(entries: list[dict]) -> dict[str, bool]:
+    """Whether each contender's mean test accuracy and mean time ratio over the seeds meet
+    its :data:`TARGETS`.
+
+    >>> targets_met([{"name": "fast", "test_acc": 0.92, "ratio": 0.08},
+    ...              {"name": "selected", "test_acc": 0.93, "ratio": 0.8}])
+    {'fast': True, 'selected': False}
+    """
+    met = {}
+    for name, (accuracy, ratio) in TARGETS.items():
+        mine = [e for e in entries if e["name"] == name]
+        mean_acc = statistics.fmean(e["test_acc"] for e in mine)
+        mean_ratio = statistics.fmean(e["ratio"] for e in mine)
+        met[name] = mean_acc >= accuracy and mean_ratio <= ratio
+    return met
 
 
 def benchmark_summary(entries: list[dict]) -> str:

@@ -282,6 +282,10 @@ def test_the_recorded_benchmark_is_consistent_and_quoted(experiments) -> None:
     assert experiments.benchmark_summary(entries) in readme, (
         "update README.md with the summary `scripts/experiments.py benchmark` printed"
     )
+    met = experiments.targets_met(entries)
+    prose = " ".join(readme.split())  # sentences, whatever the line breaks
+    assert ("reaches the notes' 91.14 % within a tenth" in prose) == met["fast"]
+    assert ("does not reach 95 % within twice" in prose) == (not met["selected"])
 
 
 def test_a_re_run_is_compared_number_for_number_except_its_timings(experiments) -> None:

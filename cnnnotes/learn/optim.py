@@ -57,8 +57,9 @@ def sgd_step(
 ) -> list[Tensor]:
     """One step of SGD with momentum; returns the velocities for the next step.
 
-    ``v ← ν·v + g`` (ν is ``momentum``) and ``θ ← θ − η·v`` (``velocity=None`` starts from ``v = 0``, so
-    the first step is plain ``θ ← θ − η·g``, exactly as ``torch.optim.SGD``).
+    ``v ← ν·v + g`` (ν is ``momentum``) and ``θ ← θ − η·v`` (``velocity=None`` starts
+    from ``v = 0``, so the first step is plain ``θ ← θ − η·g``, exactly as
+    ``torch.optim.SGD``).
 
     >>> w = torch.tensor([1.0])
     >>> v = sgd_step([w], [torch.tensor([2.0])], lr=0.1, momentum=0.9)

@@ -67,23 +67,26 @@ class NotesCNN(nn.Module):
         return self.fc2(x)  # (N, 10)
 
 
-def pool_first_cnn() -> nn.Sequential:
-    """The notes' layers with the pooling moved before the expensive 32→64 convolution.
+def pool_first_cnn(first: int = 32, second: int = 64) -> nn.Sequential:
+    """The notes' layers with the pooling moved before the expensive second convolution.
 
     conv2 then runs on 14×14 instead of 28×28 (a quarter of its multiply-adds), and a
-    second pooling halves the input of fc1 to 64·7·7 = 3136.
+    second pooling halves the input of fc1 to ``second``·7·7 (64·7·7 = 3136). ``first`` and
+    ``second`` are the two convolutions' widths (the notes': 32 and 64).
     """
+    positive_int(first, "first")
+    positive_int(second, "second")
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.BatchNorm2d(32),
+        nn.Conv2d(1, first, 3, padding=1),
+        nn.BatchNorm2d(first),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.BatchNorm2d(64),
+        nn.Conv2d(first, second, 3, padding=1),
+        nn.BatchNorm2d(second),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
+        nn.Linear(second * 7 * 7, 128),
         nn.ReLU(),
         nn.Linear(128, 10),
     )
@@ -127,6 +130,7 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "notes-bn": lambda: NotesCNN(batch_norm=True),
     "notes-dropout": lambda: NotesCNN(dropout=0.5),
     "pool-first": pool_first_cnn,
+    "pool-first-small": lambda: pool_first_cnn(16, 32),
     "wide": wide_cnn,
     # the modern chapter's one-change variants and its four architectures
     "notes-gap": notes_gap,

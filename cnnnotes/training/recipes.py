@@ -91,11 +91,12 @@ RECIPES: dict[str, Recipe] = {
     "notes-original": Recipe(shuffle=False, normalize=False),
     # The same network and hyper-parameters with the corrections of the training chapter.
     "notes-corrected": Recipe(),
-    # The notes' layers with pooling before the expensive convolution: fast to 91 %.
+    # The notes' layers at half width with pooling before the second convolution: fast
+    # to 91 %. Width, rate and batch were chosen on the validation split (3 seeds).
     "fast": Recipe(
-        model="pool-first",
+        model="pool-first-small",
         epochs=3,
-        lr=2e-3,
+        lr=4e-3,
         batch_size=128,
         schedule="onecycle",
         channels_last=True,
