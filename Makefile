@@ -28,8 +28,10 @@ ONE_THREAD := CNNNOTES_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # cores: thousands of tiny ops then wait for a core); the book is built once per run (a lock
 # in tests/conftest.py); tests that need two threads set them themselves.
 PARALLEL := -n 2 --dist loadgroup
-# Chapter 9 (the one that trains) first, so that one worker starts it at once.
-CHAPTERS := book/09_training.ipynb $(filter-out book/09_training.ipynb,$(sort $(wildcard book/*.ipynb)))
+# Chapter 9 is the one that trains; the others read recorded results.
+TRAINS := book/09_training.ipynb
+OTHERS := $(filter-out $(TRAINS),$(sort $(wildcard book/*.ipynb)))
+CHAPTERS := $(TRAINS) $(OTHERS)
 NBVAL := -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: book test check notebooks train benchmark clean lab
@@ -51,13 +53,15 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	env $(ONE_THREAD) $(PY) -m pytest $(PARALLEL)
 	@# The notebooks twice, sharing one empty model cache. The first pass, as the outputs were
-	@# made (same threads per kernel), trains chapter 9 live (so every test run does) while
-	@# the other chapters run beside it. The second re-checks every stored output under other
-	@# float kernels and one thread per kernel, and reuses that model (CNNNOTES_CACHE_ANY_KERNELS:
-	@# chapter 9's training outputs are band-checked measurements, never compared digit for
-	@# digit; see cnnnotes.training.cache). Both passes run two chapters at a time.
+	@# made (same threads per kernel), trains chapter 9 live (so every test run does), alone:
+	@# beside another two-thread kernel on two cores it took longer than both in a row; then
+	@# the other chapters, two at a time. The second pass re-checks every stored output under
+	@# other float kernels and one thread per kernel, and reuses that model
+	@# (CNNNOTES_CACHE_ANY_KERNELS: chapter 9's training outputs are band-checked measurements,
+	@# never compared digit for digit; see cnnnotes.training.cache), two chapters at a time.
 	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
-	CNNNOTES_CACHE=$$cache $(PY) $(NBVAL) -n 2 --dist loadfile $(CHAPTERS); \
+	CNNNOTES_CACHE=$$cache $(PY) $(NBVAL) $(TRAINS); \
+	CNNNOTES_CACHE=$$cache $(PY) $(NBVAL) -n 2 --dist loadfile $(OTHERS); \
 	env $(PORTABLE_ENV) $(ONE_THREAD) CNNNOTES_CACHE=$$cache CNNNOTES_CACHE_ANY_KERNELS=1 \
 		$(PY) $(NBVAL) -n 2 --dist loadfile $(CHAPTERS)
 
