@@ -40,16 +40,15 @@ def chain_graph(
             isinstance(step, tuple) and len(step) == 3 and isinstance(step[0], str),
             f"each step must be (name, output shape, has parameters), got {step!r}",
         )
-    names = ["x"] + [name for name, _, _ in steps] + ["cross-entropy"]
-    shapes = [tuple(input_shape)] + [tuple(shape) for _, shape, _ in steps] + [()]
+    names = ["x"] + [name for name, _, _ in steps] + ["cross-entropy L"]
+    shapes = [tuple(input_shape)] + [tuple(shape) for _, shape, _ in steps]
     params = [False] + [bool(p) for _, _, p in steps] + [False]
     fig, ax = plt.subplots(figsize=size)
     n = len(names)
     ys = [n - 1 - k for k in range(n)]
     box = {"boxstyle": "round,pad=0.3", "facecolor": "#f2f2f2", "edgecolor": "#555555"}
     for k, (name, y) in enumerate(zip(names, ys, strict=True)):
-        label = "x" if k == 0 else ("cross-entropy L" if k == n - 1 else name)
-        ax.text(0, y, label, ha="center", va="center", fontsize=9, bbox=box)
+        ax.text(0, y, name, ha="center", va="center", fontsize=9, bbox=box)
         if params[k]:
             ax.text(-0.6, y, "w, b →", ha="right", va="center", fontsize=8, color=FORWARD)
             ax.text(0.6, y, "→ w̄, b̄", ha="left", va="center", fontsize=8, color=BACKWARD)
