@@ -72,7 +72,7 @@ def train_one(task: tuple[str, int, bool]) -> dict[str, object]:
     model, history = run(recipe, seed=seed, progress=False, data=data)
     report = report_on_test(model, data.test)  # once, the run being finished
     if save_reference and (key, seed) == ("corrected", reference.SEED):
-        reference.write_reference(model, history, stats, report)
+        reference.write_reference(model, history, stats, data.test)
     print(
         f"{key} seed {seed}: val {100 * history.val_acc[-1]:.2f}%, test "
         f"{100 * report['test_acc']:.2f}% in {sum(history.cpu_seconds):.0f} CPU s",

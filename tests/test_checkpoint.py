@@ -153,3 +153,43 @@ def test_predict_command_on_the_committed_reference(capsys) -> None:
     assert [line.split(": ")[1].split(" ")[0] for line in lines] == [
         CLASSES[i].split(" ")[0] for i in labels
     ]
+
+
+def test_int8_weights_load_as_the_rounded_float_model(tmp_path: Path) -> None:
+    """Named weights are stored in 8 bits and rebuilt exactly as quantize_rows rounds them."""
+    from cnnnotes.training.quantize import dequantize_rows, quantize_rows
+
+    torch.manual_seed(0)
+    model = build_model("notes")
+    path = checkpoint.save_checkpoint(
+        tmp_path / "m.pt", model, {"model": "notes"}, int8=["fc1.weight", "conv1.weight"]
+    )
+    blob = torch.load(path, weights_only=True)
+    assert set(blob["int8"]) == {"fc1.weight", "conv1.weight"}
+    assert "fc1.weight" not in blob["state_dict"]
+    loaded, _ = checkpoint.load_checkpoint(path)
+    for name, value in model.state_dict().items():
+        expected = dequantize_rows(*quantize_rows(value)) if name in blob["int8"] else value
+        assert torch.equal(loaded.state_dict()[name], expected), name
+    full = checkpoint.save_checkpoint(tmp_path / "f.pt", model, {"model": "notes"})
+    assert path.stat().st_size < 0.3 * full.stat().st_size  # fc1 is most of the model
+
+
+def test_int8_names_must_be_float_weights_of_the_model(tmp_path: Path) -> None:
+    model = build_model("notes")
+    with pytest.raises(ValueError, match=r"not float weights of the model; it has conv1\.weight"):
+        checkpoint.save_checkpoint(tmp_path / "m.pt", model, {"model": "notes"}, int8=["fc9"])
+    with pytest.raises(TypeError, match="list of weight names"):
+        checkpoint.save_checkpoint(tmp_path / "m.pt", model, {"model": "notes"}, int8="fc1")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_unreadable_int8_weights_are_refused(tmp_path: Path) -> None:
+    path = checkpoint.save_checkpoint(
+        tmp_path / "m.pt", build_model("notes"), {"model": "notes"}, int8=["fc2.weight"]
+    )
+    blob = torch.load(path, weights_only=True)
+    blob["int8"]["fc2.weight"]["q"] = blob["int8"]["fc2.weight"]["q"].long()
+    torch.save(blob, path)
+    with pytest.raises(checkpoint.CheckpointError, match="8-bit weights are not readable"):
+        checkpoint.load_checkpoint(path)

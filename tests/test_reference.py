@@ -34,7 +34,22 @@ def test_record_matches_the_recipe_in_the_code() -> None:
 
 
 def test_weights_stay_small() -> None:
-    assert reference.reference_path().stat().st_size < 10_000_000
+    assert reference.reference_path().stat().st_size <= 2_000_000
+
+
+def test_stored_weights_are_what_the_record_says() -> None:
+    """fc1's rows are whole multiples of one scale each; the record bounds what that cost."""
+    model, record = reference.load_reference()
+    assert record["storage"]["int8"] == list(reference.INT8) == ["fc1.weight"]
+    w = model.fc1.weight.detach()
+    scale = w.abs().amax(1, keepdim=True) / 127
+    steps = w / scale
+    assert (steps - steps.round()).abs().max() < 1e-3 and steps.abs().max() <= 127 + 1e-3
+    assert len(torch.unique(model.conv2.weight)) > 10_000, "conv2 is float32 as trained"
+    same = record["storage"]["same_predictions"]
+    assert 0.99 <= same <= 1
+    # the accuracy can move by at most the share of predictions that changed
+    assert abs(record["test_acc"] - record["as_trained"]["test_acc"]) <= 1 - same + 1e-12
 
 
 def test_loaded_model_reproduces_its_recorded_accuracy() -> None:
@@ -74,5 +89,8 @@ def test_make_reference_records_what_it_trained(
     _, record = reference.load_reference()
     # the untrained net's accuracy on the 4 test images: tested once, after training
     assert record["test_acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert record["as_trained"]["test_acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert record["storage"]["same_predictions"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert torch.load(path, weights_only=True)["int8"]["fc1.weight"]["q"].dtype == torch.int8
     assert record["history"]["val_acc"] == [0.5]
     assert record["normalization"]["mean"] == pytest.approx(x.mean().item())

@@ -14,6 +14,7 @@
 * ``baseline``: the original notes' loop, as written, for side-by-side timings;
 * ``checkpoint``: weights plus everything needed to predict;
 * ``cache``: trained models cached on disk, keyed by everything that changes a result;
+* ``quantize``: eight-bit weights with one scale per row (how the reference stays small);
 * ``reference``: the reference model shipped with the package (``recorded/``);
 * ``results``: recorded results of long runs, with their provenance;
 * ``images``: any picture made into the models' input (28×28 grey, light on black);

@@ -75,11 +75,13 @@ def notes_loop(
         total = 0.0  # summed loss
         correct = 0
         seen = 0
+        # progress=False hides the bar; with progress=True, the TQDM_DISABLE variable decides
+        # (an explicit disable=False would override it)
         bar = tqdm(
             train_dataloader,
             desc=f"notes loop {epoch + 1}/{epochs}",
-            disable=not progress,
             leave=False,
+            **({} if progress else {"disable": True}),
         )
         for i, (X, y) in enumerate(bar):
             if max_batches is not None and i >= max_batches:
