@@ -385,3 +385,31 @@ def test_cli_trains_and_writes_metrics_and_checkpoint(tmp_path: Path) -> None:
     assert set(meta["normalization"]) == {"mean", "std"} and meta["classes"][0] == "T-shirt/top"
     classifier = checkpoint.load_model(out / "model.pt")
     assert classifier.mean == meta["normalization"]["mean"] and classifier.mean > 0.2
+
+
+def test_one_change_variants_of_the_notes_net_change_only_what_they_say() -> None:
+    """notes-kaiming redraws conv1, conv2, fc1 at std √(2/fan-in), biases 0, fc2 as the notes';
+    notes-separable swaps conv2 for a factorised layer and keeps every other initial weight."""
+    from cnnnotes.modern.blocks import DepthwiseSeparable
+    from cnnnotes.modern.init import kaiming_std
+
+    torch.manual_seed(3)
+    notes = NotesCNN()
+    torch.manual_seed(3)
+    kaiming = build_model("notes-kaiming")
+    torch.manual_seed(3)
+    separable = build_model("notes-separable")
+    for name, fan_in in (("conv1", 9), ("conv2", 288), ("fc1", 12544)):
+        layer = getattr(kaiming, name)
+        assert layer.weight.std().item() == pytest.approx(kaiming_std(fan_in), rel=0.15), name
+        assert layer.weight.mean().abs() < 0.2 * kaiming_std(fan_in), name
+        assert not layer.bias.any(), name
+    assert kaiming.fc1.weight.std() > 2 * notes.fc1.weight.std()  # √6 ≈ 2.45 times
+    # fc2 is the notes' own draw: the default draws come first, the redraws after
+    assert torch.equal(kaiming.fc2.weight, notes.fc2.weight)
+    assert torch.equal(kaiming.fc2.bias, notes.fc2.bias)
+    assert isinstance(separable.conv2, DepthwiseSeparable)
+    for name in ("conv1", "fc1", "fc2"):
+        assert torch.equal(getattr(separable, name).weight, getattr(notes, name).weight), name
+    x = torch.randn(2, 1, 28, 28)
+    assert separable(x).shape == kaiming(x).shape == (2, 10)

@@ -98,6 +98,18 @@ ROWS: tuple[Row, ...] = (
         _CORRECTED.with_(augment=True, erase=0.5),
     ),
     Row("smoothing", "corrected", "+ label smoothing 0.1", _CORRECTED.with_(label_smoothing=0.1)),
+    Row(
+        "kaiming",
+        "corrected",
+        "+ He initialisation (conv1, conv2, fc1)",
+        _CORRECTED.with_(model="notes-kaiming"),
+    ),
+    Row(
+        "separable",
+        "corrected",
+        "conv2 -> depthwise-separable",
+        _CORRECTED.with_(model="notes-separable"),
+    ),
     Row("lenet5", "corrected", "architecture: LeNet-5", _CORRECTED.with_(model="lenet5")),
     Row(
         "vgg-small",
