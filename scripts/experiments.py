@@ -38,13 +38,20 @@ from cnnnotes.training.baseline import notes_loop
 from cnnnotes.training.models import build_model
 from cnnnotes.training.recipes import (
     RECIPES,
-    Recipe,
     load_data,
     load_data_with_stats,
     report_on_test,
     run,
 )
-from cnnnotes.training.study import BY_KEY, ROWS, compare, final, select, summarise
+from cnnnotes.training.study import (
+    BY_KEY,
+    ROWS,
+    compare,
+    final,
+    select,
+    stale_rows,
+    summarise,
+)
 
 NOTES_ACCURACY = 0.9114  # the original notes' printed test accuracy after 5 epochs
 
@@ -111,11 +118,9 @@ def study(
         raise SystemExit(f"unknown rows {unknown}; choose from {', '.join(BY_KEY)}")
     tasks = [(key, seed, save_reference) for key in keys for seed in seeds]
     if missing_only:  # keep what is recorded for the same recipe
-        done = {
-            (r["key"], r["seed"])
-            for r in recorded_runs()
-            if Recipe.from_dict(r["recipe"]) == BY_KEY[r["key"]].recipe
-        }
+        runs = recorded_runs()
+        stale = set(stale_rows(runs))
+        done = {(r["key"], r["seed"]) for r in runs if r["key"] not in stale}
         tasks = [t for t in tasks if t[:2] not in done]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:

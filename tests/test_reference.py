@@ -78,7 +78,10 @@ def test_make_reference_records_what_it_trained(
 
         assert (name, seed, retrain) == (reference.RECIPE, reference.SEED, True)
         assert data.train[0].mean().abs() < 1e-6  # trained on normalised inputs
-        return NotesCNN().eval(), History(val_acc=[0.5], seconds=[1.0])
+        made.append(NotesCNN().eval())
+        return made[0], History(val_acc=[0.5], seconds=[1.0])
+
+    made: list[NotesCNN] = []
 
     monkeypatch.setattr(reference, "trained", fake_trained)
     monkeypatch.setattr(results, "DATA_DIR", tmp_path)
@@ -86,7 +89,11 @@ def test_make_reference_records_what_it_trained(
     y = torch.arange(8)
     path = reference.make_reference(data=Splits((x, y), (x + 1, y), (x[:4], y[:4])))
     assert path == tmp_path / reference.FILENAME
-    _, record = reference.load_reference()
+    loaded, record = reference.load_reference()
+    # what the record describes is what loads: the trained net with fc1 rounded as stored
+    stored = reference.as_stored(made[0]).state_dict()
+    assert all(torch.equal(v, stored[k]) for k, v in loaded.state_dict().items())
+    assert not torch.equal(loaded.fc1.weight, made[0].fc1.weight)
     # the untrained net's accuracy on the 4 test images: tested once, after training
     assert record["test_acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert record["as_trained"]["test_acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -30,7 +30,7 @@ from cnnnotes.training.recipes import (
     report_on_test,
     run,
 )
-from cnnnotes.training.reference import load_reference
+from cnnnotes.training.reference import load_reference, reference_path
 from cnnnotes.training.study import BY_KEY, ROWS, changed_fields, select, summarise, verdict
 
 
@@ -243,7 +243,8 @@ def test_readme_quotes_the_recorded_study(experiments) -> None:
     )
     trained = f"({100 * record['as_trained']['test_acc']:.2f} % as trained)"
     same = f"{100 * record['storage']['same_predictions']:.2f} % of the test images"
-    for quote in (sentence, trained, same):
+    size = f"the file is {reference_path().stat().st_size / 1e6:.1f} MB"
+    for quote in (sentence, trained, same, size):
         assert quote in " ".join(readme.split()), (
             f"README.md must quote the reference model as: {quote!r}"
         )

@@ -6,8 +6,8 @@ integers ``q`` in ``-127..127`` and one float scale per row::
     s_i = max_j |W_ij| / 127,     q_ij = round(W_ij / s_i),     Ŵ_ij = s_i · q_ij
 
 Rounding moves each weight by at most half a step, ``|W_ij - Ŵ_ij| <= s_i / 2``, and the
-largest weight of each row is kept to the last bit of its scale. A row of zeros gets scale
-1 and stays zero. ``dequantize_rows`` is one correctly rounded multiply per weight, so the
+largest magnitude of each row becomes ±127 steps. A row of zeros gets scale 1 and stays
+zero. ``dequantize_rows`` is one correctly rounded multiply per weight, so the
 weights it rebuilds are the same bits on every CPU.
 
 >>> import torch
